@@ -1,0 +1,49 @@
+"""Where and how heavy computations run: torch device, thread count, progress."""
+
+import contextlib
+
+import torch
+from tqdm.auto import tqdm
+
+
+def resolve_device(device):
+    """Return a ``torch.device``; ``"auto"`` picks CUDA when it is present.
+
+    Asking for CUDA on a machine without it raises a ValueError instead of
+    torch's lower-level RuntimeError, so the fix (``device="cpu"``) is named.
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(device)!r} was requested but CUDA is not available on this machine; "
+            "use device='cpu' (or 'auto')."
+        )
+    return device
+
+
+@contextlib.contextmanager
+def torch_threads(n_jobs):
+    """Temporarily set torch's intra-op threads from an sklearn-style ``n_jobs``.
+
+    ``None`` leaves torch as it is; ``-1`` means all cores; ``-2`` all but one.
+    """
+    if n_jobs is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    if n_jobs < 0:
+        n_jobs = max(1, (torch.multiprocessing.cpu_count() + 1 + n_jobs))
+    torch.set_num_threads(int(n_jobs))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def progress(iterable, *, verbose, desc, total=None):
+    """Wrap ``iterable`` in a progress bar when ``verbose`` is truthy."""
+    if not verbose:
+        return iterable
+    return tqdm(iterable, desc=desc, total=total, leave=False)

@@ -1,0 +1,52 @@
+"""Input validation shared by every estimator: images in, flat float arrays out."""
+
+import numbers
+
+import numpy as np
+from sklearn.utils.validation import validate_data
+
+
+def validate_images(estimator, X, y="no_validation", *, reset=True, dtype=(np.float64, np.float32),
+                    **check_params):
+    """Validate ``X`` of shape ``(n, ...)`` and return it flattened to ``(n, n_features)``.
+
+    Images of any shape are accepted: ``(n, H, W)``, ``(n, C, H, W)`` or already
+    flat ``(n, D)``.  The trailing shape is stored as ``estimator.input_shape_``
+    when ``reset`` is true, and checked against it otherwise, so that
+    ``n_features_in_`` counts pixels, not rows of an image.
+
+    The caller's array is never modified: validation copies whenever it converts
+    and estimators only read the result.
+    """
+    if hasattr(X, "shape") and not hasattr(X, "iloc") and len(getattr(X, "shape", ())) > 2:
+        shape = tuple(X.shape[1:])
+        X = np.reshape(np.asarray(X), (X.shape[0], -1))
+    else:
+        shape = None
+        if not hasattr(X, "shape") and not hasattr(X, "iloc") and X is not None:
+            arr = np.asarray(X)
+            if arr.ndim > 2 and arr.dtype.kind in "biuf":
+                shape = tuple(arr.shape[1:])
+                X = arr.reshape(arr.shape[0], -1)
+    if reset:
+        estimator.input_shape_ = shape if shape is not None else None
+    elif shape is not None and getattr(estimator, "input_shape_", None) not in (None, shape):
+        raise ValueError(
+            f"X has image shape {shape}, but {type(estimator).__name__} was fitted on images of "
+            f"shape {estimator.input_shape_}. Pass images of the fitted shape."
+        )
+    check_params.setdefault("ensure_all_finite", True)
+    check_params.setdefault("ensure_min_samples", 1)
+    return validate_data(estimator, X, y, reset=reset, dtype=list(dtype), **check_params)
+
+
+def check_enough_samples(n_samples, needed, *, what, hint):
+    """Raise a ValueError that names the shortfall and the fix."""
+    if n_samples < needed:
+        raise ValueError(
+            f"{what} needs at least {needed} distinct samples, got {n_samples}. {hint}"
+        )
+
+
+def is_integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

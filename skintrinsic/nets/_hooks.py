@@ -1,0 +1,118 @@
+"""Read the output of any named module of a torch model: forward hooks, eval mode, no grad.
+
+Every feature that reads hidden layers (RepresentationDimension, DiffeoSensitivity)
+goes through :func:`extract_features`, so the rules live in one place:
+the model is put in eval mode and restored afterwards, inputs are fed in
+batches without building a graph, and each layer's output is flattened per sample.
+"""
+
+import contextlib
+
+import numpy as np
+import torch
+
+
+def layer_names(model):
+    """Names of all sub-modules of ``model`` that a user can ask for."""
+    return [name for name, _ in model.named_modules() if name]
+
+
+def get_layer(model, name):
+    """Return the sub-module called ``name``; a ValueError lists the valid names."""
+    modules = dict(model.named_modules())
+    if name not in modules or name == "":
+        valid = layer_names(model)
+        shown = ", ".join(repr(v) for v in valid[:60])
+        more = f" ... ({len(valid)} in all)" if len(valid) > 60 else ""
+        raise ValueError(
+            f"{type(model).__name__} has no layer named {name!r}. Valid layer names: {shown}{more}."
+        )
+    return modules[name]
+
+
+@contextlib.contextmanager
+def capture_outputs(model, names):
+    """Within the block, ``store[name]`` collects the flattened outputs of each named layer."""
+    store = {name: [] for name in names}
+    handles = []
+
+    def make_hook(name):
+        def hook(module, inputs, output):
+            if isinstance(output, (tuple, list)):
+                output = output[0]
+            store[name].append(output.detach().reshape(output.shape[0], -1))
+
+        return hook
+
+    try:
+        for name in names:
+            handles.append(get_layer(model, name).register_forward_hook(make_hook(name)))
+        yield store
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """Put ``model`` in eval mode and restore each module's training flag afterwards."""
+    flags = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, flag in flags.items():
+            module.train(flag)
+
+
+def extract_features(model, X, layers, *, batch_size=256, device=None, dtype=torch.float32,
+                     include_output=False):
+    """Outputs of the named ``layers`` of ``model`` on inputs ``X``, each as ``(n, features)``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network; it is run in eval mode under ``torch.no_grad`` and its
+        training flags are restored afterwards.
+    X : array-like or torch.Tensor of shape (n, ...)
+        Inputs in the shape the model takes.
+    layers : list of str
+        Names from ``model.named_modules()``.
+    batch_size : int, default=256
+    device : str or torch.device, default=None
+        Where to run; defaults to the device of the model's first parameter.
+    dtype : torch.dtype, default=torch.float32
+    include_output : bool, default=False
+        Also return the model's output under the key ``"output"``.
+
+    Returns
+    -------
+    features : dict of str to ndarray of shape (n, n_features)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skintrinsic.nets import extract_features
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    >>> feats = extract_features(net, torch.ones(5, 3), ["1"])
+    >>> feats["1"].shape
+    (5, 4)
+    """
+    layers = list(layers)
+    for name in layers:
+        get_layer(model, name)
+    if device is None:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+    outputs = []
+    with eval_mode(model), torch.no_grad(), capture_outputs(model, layers) as store:
+        for start in range(0, X.shape[0], batch_size):
+            batch = X[start:start + batch_size].to(device=device, dtype=dtype)
+            out = model(batch)
+            if include_output:
+                outputs.append(out.detach().reshape(out.shape[0], -1))
+        result = {name: torch.cat(store[name]).cpu().numpy() for name in layers}
+    if include_output:
+        result["output"] = torch.cat(outputs).cpu().numpy()
+    return result
