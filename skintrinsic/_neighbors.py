@@ -119,12 +119,20 @@ def _direct_sq(Q, R, chunk=64):
     return out
 
 
+def _as_float(A):
+    """float32 and float64 arrays as they are (no copy); anything else as float64."""
+    A = np.asarray(A)
+    return A if A.dtype in (np.float32, np.float64) else A.astype(np.float64)
+
+
 def _exact_store(A):
     """``A`` as float32 when that is lossless (images usually are), else float64.
 
     Re-ranking gathers rows of this array; subtracting two float32 rows in
     float64 is exact, and gathering half the bytes halves the re-rank time.
     """
+    if A.dtype == np.float32:
+        return A
     A32 = A.astype(np.float32)
     return A32 if np.array_equal(A32, A) else A
 
@@ -155,14 +163,19 @@ class _GemmIndex:
     with them the float32 error bound, shrink.
     """
 
-    def __init__(self, R, device):
-        self.center = R.mean(axis=0)
-        Rc = R - self.center
-        norms = np.sqrt(np.einsum("ij,ij->i", Rc, Rc))
-        self.max_norm = float(norms.max()) if R.shape[0] else 0.0
+    def __init__(self, R, device, chunk=8192):
+        self.center = R.mean(axis=0, dtype=np.float64)
+        # centred in float64 chunk by chunk: no full-size float64 temporary
+        R32 = np.empty(R.shape, dtype=np.float32)
+        sq = np.empty(R.shape[0])
+        for s in range(0, R.shape[0], chunk):
+            Rc = R[s:s + chunk] - self.center
+            R32[s:s + chunk] = Rc
+            sq[s:s + chunk] = np.einsum("ij,ij->i", Rc, Rc)
+        self.max_norm = float(np.sqrt(sq.max())) if R.shape[0] else 0.0
         self.device = device
-        self.R32 = torch.from_numpy(Rc.astype(np.float32)).to(device)
-        self.sq32 = torch.from_numpy((norms**2).astype(np.float32)).to(device)
+        self.R32 = torch.from_numpy(R32).to(device)
+        self.sq32 = torch.from_numpy(sq.astype(np.float32)).to(device)
         # |fl32(||q-x||^2) - ||q-x||^2| <= err_coef * (|q| + |x|)^2: the length-D dot
         # product (gamma_D |q||x|), rounding the inputs and norms to float32, two additions.
         self.err_coef = (2 * R.shape[1] + 12) * _F32_EPS
@@ -179,7 +192,7 @@ class _GemmIndex:
 
 
 def _search_exact(R, Q, k, *, self_mode, exclude_zero, device, block_size, verbose, desc):
-    """Exact kNN of the rows of ``Q`` among the rows of ``R`` (float64 arrays)."""
+    """Exact kNN of the rows of ``Q`` among the rows of ``R`` (float32 or float64 arrays)."""
     n_q, n_r = Q.shape[0], R.shape[0]
     index = _GemmIndex(R, device)
     R_exact = _exact_store(R)
@@ -315,9 +328,9 @@ def kneighbors(X, k, *, query=None, method="exact", exclude_zero=None, device="c
     neighbors : Neighbors
         ``distances`` (float64, ascending) and ``indices`` into ``X``, shape (n_queries, k).
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = _as_float(X)
     self_mode = query is None
-    Q = X if self_mode else np.asarray(query, dtype=np.float64)
+    Q = X if self_mode else _as_float(query)
     if exclude_zero is None:
         exclude_zero = not self_mode
     available = X.shape[0] - (1 if self_mode else 0)
@@ -361,10 +374,10 @@ def nearest_other_label(X, labels, *, query=None, query_labels=None, device="cpu
         Shape (n_queries, 1); distance ``inf`` and index -1 where no other label
         exists (one-sided mode, last class).
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = _as_float(X)
     labels = np.asarray(labels)
     self_mode = query is None
-    Q = X if self_mode else np.asarray(query, dtype=np.float64)
+    Q = X if self_mode else _as_float(query)
     q_labels = labels if self_mode else np.asarray(query_labels)
     classes = np.unique(labels)
     if classes.size < 2:
@@ -401,8 +414,8 @@ def iter_sq_distance_blocks(X, *, query=None, device="cpu", block_size=None, n_j
 
     Use :func:`exact_sq_distances` for the float64 values of chosen pairs.
     """
-    X = np.asarray(X, dtype=np.float64)
-    Q = X if query is None else np.asarray(query, dtype=np.float64)
+    X = _as_float(X)
+    Q = X if query is None else _as_float(query)
     index = _GemmIndex(X, resolve_device(device))
     block = _auto_block_rows(X.shape[0], block_size)
     starts = range(0, Q.shape[0], block)
