@@ -10,7 +10,12 @@ exact blocked pass over all pairs.
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Integral, Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
@@ -35,7 +40,7 @@ def _block_rows(n_reference):
 
 
 def _pair_sq_distances(A, rows_a, B, rows_b):
-    """Float64 ``||A[rows_a[i]] - B[rows_b[i]]||^2``, gathering a bounded number of rows at a time."""
+    """Float64 ``||A[rows_a[i]] - B[rows_b[i]]||^2``, gathering a bounded number of rows at once."""
     out = np.empty(rows_a.size)
     for s in range(0, rows_a.size, _GATHER_PAIRS):
         sl = slice(s, s + _GATHER_PAIRS)
@@ -44,15 +49,13 @@ def _pair_sq_distances(A, rows_a, B, rows_b):
 
 
 def _first_max_per_row(row, value, col, n_rows):
-    """For each row, the largest ``value`` and its ``col`` (smallest ``col`` among ties)."""
+    """For each row, the ``col`` of its largest ``value`` (the smallest such ``col`` among ties)."""
     order = np.lexsort((col, -value, row))
-    row, value, col = row[order], value[order], col[order]
+    row, col = row[order], col[order]
     first = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-    best = np.zeros(n_rows)
     arg = np.full(n_rows, -1, dtype=np.int64)
-    best[row[first]] = value[first]
     arg[row[first]] = col[first]
-    return best, arg
+    return arg
 
 
 def _continuous_local_sharpness(X, y, *, device, n_jobs, verbose):
@@ -66,13 +69,16 @@ def _continuous_local_sharpness(X, y, *, device, n_jobs, verbose):
     """
     n = X.shape[0]
     arg = np.full(n, -1, dtype=np.int64)
+    # the maximizing pairs do not change under an affine map of y; this one keeps the
+    # squared label gaps in [0, 1], away from float64 overflow and underflow
+    y_unit = (y - y.min()) / (y.max() - y.min())
     blocks = iter_sq_distance_blocks(X, device=device, block_size=_block_rows(n), n_jobs=n_jobs,
                                      verbose=verbose)
     for start, stop, d2, err in blocks:
         diag = (np.arange(stop - start), np.arange(start, stop))
         err = err[:, None]
         d2 = d2.astype(np.float64)
-        dy2 = np.subtract.outer(y[start:stop], y)
+        dy2 = np.subtract.outer(y_unit[start:stop], y_unit)
         np.square(dy2, out=dy2)
         # lower bounds on the squared ratios; d2 + err >= the true squared distance > 0
         # off the diagonal, where dy2 is 0 and the denominator is set to 1
@@ -87,7 +93,7 @@ def _continuous_local_sharpness(X, y, *, device, n_jobs, verbose):
         np.multiply(dy2, 1 + _SLACK, out=work)
         r, c = np.nonzero(work >= d2)
         ratio2 = dy2[r, c] / _pair_sq_distances(X, r + start, X, c)
-        _, arg[start:stop] = _first_max_per_row(r, ratio2, c, stop - start)
+        arg[start:stop] = _first_max_per_row(r, ratio2, c, stop - start)
     return np.abs(y - y[arg]) / np.sqrt(exact_sq_distances(X, X[arg])), arg
 
 
@@ -138,7 +144,9 @@ def _continuous_query_sharpness(X_fit, y_fit, Q, *, device, n_jobs, verbose):
                                      verbose=verbose)
     for start, stop, d2, err in blocks:
         d2 = d2.astype(np.float64)
-        lam0 = _max_pair_ratio(np.sqrt(d2 + err[:, None]), y_fit)[:, None] * (1 - _SLACK)
+        d_hi = np.sqrt(np.maximum(d2 + err[:, None], 0.0))
+        lam0 = _max_pair_ratio(d_hi, y_fit)[:, None] * (1 - _SLACK)
+        del d_hi
         d2 -= err[:, None]
         d_lo = np.sqrt(np.maximum(d2, 0.0, out=d2), out=d2)
         d_lo *= lam0
@@ -267,12 +275,16 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     point of *every* sample, so ``fit`` runs the two-sided search once and
     takes K_F as its minimum distance; a one-sided pass on top would only add
     time.  The two-sided search examines ``N^2 (1 - sum_c p_c^2)`` pairs, at
-    most one exact kNN pass: on the 10,000 MNIST test digits (10 classes,
-    D=784, one CPU thread) it took 1.75 s against 0.93 s one-sided and 1.85 s
-    for an exact 1-NN pass.  Real labels take one blocked pass over all
-    ``N^2`` pairs: each float32 block of distances comes with a rigorous error
-    bound, every pair that the bound cannot rule out as a row maximum is
-    recomputed in float64, and memory stays at one block.
+    most as many as one exact kNN pass.  Measured on the 10,000 MNIST test
+    digits (D=784, one CPU thread): with 10 classes the one-sided search took
+    0.74 s, the two-sided 1.50 s, ``fit`` 1.67 s and an exact 1-NN pass
+    1.33 s; with binary labels (odd/even) ``fit`` took 0.98 s.  Real labels
+    take one blocked pass over all ``N^2`` pairs: each float32 block of
+    distances comes with a rigorous error bound, every pair that the bound
+    cannot rule out as a row maximum is recomputed in float64, and memory
+    stays at one block; on the same digits with real labels ``fit`` took
+    1.89 s.  ``transform`` costs one exact kNN query pass for categorical
+    labels and about four for real labels (a few Dinkelbach sweeps per block).
 
     **transform.** New samples have no labels, so ``transform`` returns a
     label-free local sharpness: the smallest Lipschitz constant that any
@@ -339,30 +351,30 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 label_type = "continuous"
             else:
                 raise ValueError(
-                    f"Unknown label type {target!r} for y: LabelSharpness needs one label per sample, "
-                    "either classes (binary or multi-class) or real values. Pass a 1-d y, or set "
-                    "label_type='categorical' or 'continuous' explicitly."
+                    f"Unknown label type {target!r} for y: LabelSharpness needs one label per "
+                    "sample, either classes (binary or multi-class) or real values. Pass a 1-d y, "
+                    "or set label_type='categorical' or 'continuous' explicitly."
                 )
         self.label_type_ = label_type
         if label_type == "categorical":
             self.classes_, codes = np.unique(y, return_inverse=True)
             if self.classes_.size < 2:
                 raise ValueError(
-                    f"y has a single class ({self.classes_[0]!r}): label sharpness compares samples "
-                    "with different labels, so it needs at least two classes."
+                    f"y has a single class ({self.classes_.tolist()[0]!r}): label sharpness "
+                    "compares samples with different labels, so it needs at least two classes."
                 )
             return codes.ravel()
         try:
             values = np.asarray(y, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(
-                f"label_type='continuous' needs numeric y, got dtype {np.asarray(y).dtype}. Pass real "
-                "labels, or label_type='categorical' for class labels."
+                f"label_type='continuous' needs numeric y, got dtype {np.asarray(y).dtype}. "
+                "Pass real labels, or label_type='categorical' for class labels."
             ) from exc
         if np.unique(values).size < 2:
             raise ValueError(
-                f"y has a single value ({values[0]!r}): label sharpness needs at least two distinct "
-                "labels."
+                f"y has a single value ({float(values[0])!r}): label sharpness needs at least two "
+                "distinct labels."
             )
         return values
 
@@ -376,8 +388,8 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 more = f" (and {conflict.size - 5} more)" if conflict.size > 5 else ""
                 raise ValueError(
                     f"X has identical inputs with different labels: {shown}{more}. Their ratio "
-                    "|y_j - y_k| / ||x_j - x_k|| is infinite, so K_F is infinite. Remove or relabel "
-                    "these samples."
+                    "|y_j - y_k| / ||x_j - x_k|| is infinite, so K_F is infinite. Remove or "
+                    "relabel these samples."
                 )
         return info
 
