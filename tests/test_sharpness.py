@@ -110,15 +110,15 @@ def test_many_small_blocks_give_the_same_answer(kind, monkeypatch):
     X, y = make_data(kind, 75, 8, seed=4)
     Q = make_data(kind, 30, 8, seed=5)[0]
     whole = LabelSharpness().fit(X, y)
-    # 7 rows per float32 block and 5 pairs per float64 gather: many boundaries
-    monkeypatch.setattr(sharpness_module, "_BLOCK_BYTES", 4 * 75 * 7)
+    # the minimum of 16 rows per float32 block and 5 pairs per float64 gather: many boundaries
+    monkeypatch.setattr(sharpness_module, "_BLOCK_BYTES", 1)
     monkeypatch.setattr(sharpness_module, "_GATHER_PAIRS", 5)
     blocked = LabelSharpness().fit(X, y)
     np.testing.assert_allclose(blocked.local_sharpness_, whole.local_sharpness_, rtol=1e-12)
     assert blocked.pair_ == whole.pair_
     np.testing.assert_allclose(blocked.transform(Q), whole.transform(Q), rtol=1e-12)
-    np.testing.assert_allclose(blocked.local_sharpness_, brute_ratios(X, y, kind != "continuous").max(1),
-                               rtol=1e-12)
+    oracle = brute_ratios(X, y, kind != "continuous").max(axis=1)
+    np.testing.assert_allclose(blocked.local_sharpness_, oracle, rtol=1e-12)
 
 
 def test_all_ratios_tied_continuous():
@@ -277,6 +277,19 @@ def test_continuous_labels_shift_and_reflection():
         other = LabelSharpness().fit(X, other_y)
         np.testing.assert_allclose(other.sharpness_, base.sharpness_, rtol=1e-12)
         assert other.pair_ == base.pair_
+
+
+@pytest.mark.parametrize("c", [1e-200, 1e200])
+def test_extreme_label_scales(c):
+    # K_F is linear in y; squared label gaps of 1e400 or 1e-400 must not overflow or vanish
+    X, y = make_data("continuous", 40, 3, seed=20)
+    Q = make_data("continuous", 6, 3, seed=21)[0]
+    # label_type given: type_of_target's integer test casts 1e200 to int and warns
+    base = LabelSharpness(label_type="continuous").fit(X, y)
+    scaled = LabelSharpness(label_type="continuous").fit(X, c * y)
+    np.testing.assert_allclose(scaled.local_sharpness_, c * base.local_sharpness_, rtol=1e-12)
+    assert scaled.pair_ == base.pair_
+    np.testing.assert_allclose(scaled.transform(Q), c * base.transform(Q), rtol=1e-12)
 
 
 def test_label_type_detection_and_override():
@@ -470,7 +483,8 @@ def real_sets(data_home):
         pneu_images = np.concatenate([npz["train_images"], npz["val_images"]])
         pneu_labels = np.concatenate([npz["train_labels"], npz["val_labels"]]).ravel()
     return {
-        f"mnist {digits[0]} vs {digits[1]}": balanced_binary(mnist_images, mnist_labels, digits, 500, 0),
+        f"mnist {digits[0]} vs {digits[1]}": balanced_binary(mnist_images, mnist_labels, digits,
+                                                             500, 0),
         "pneumoniamnist": balanced_binary(pneu_images, pneu_labels, [0, 1], 500, 0),
     }
 
