@@ -1,4 +1,4 @@
-"""ScalingLawRegressor: recovery of known laws, honest CI coverage, OLS oracles, sklearn composition."""
+"""ScalingLawRegressor: known laws recovered, honest CI coverage, OLS oracles, sklearn use."""
 
 import pickle
 
@@ -136,7 +136,8 @@ def test_data_law_with_multiplier_recovers_slope_by_offset_regression():
 def test_predict_and_log_space_score():
     X, y = draw("free", sigma=0.2, c1=-1.2, c2=0.8, seed=4)
     reg = ScalingLawRegressor(law="free").fit(X, y)
-    log_pred = reg.coef_[0] * np.log(X[:, 0]) / X[:, 1] + reg.coef_[1] * np.log(X[:, 2]) + reg.intercept_
+    log_pred = (reg.coef_[0] * np.log(X[:, 0]) / X[:, 1] + reg.coef_[1] * np.log(X[:, 2])
+                + reg.intercept_)
     np.testing.assert_allclose(reg.predict(X), np.exp(log_pred), rtol=1e-12)
     r2 = 1 - np.sum((np.log(y) - log_pred) ** 2) / np.sum((np.log(y) - np.log(y).mean()) ** 2)
     assert reg.score(X, y) == pytest.approx(r2, rel=1e-10)
@@ -240,7 +241,10 @@ def test_grid_search_in_pipeline_picks_the_generating_law():
 # columns. The checks' generic data (X - X.min() under positive_only, which contains an exact 0,
 # and 1, 4, 5 or 10 columns) is outside that domain by design, so those checks are exempted on
 # the bare estimator and run again below on a harness that maps the same data into the domain.
-_OUT_OF_DOMAIN = "generic check data has N < 1 / d = 0 (X - X.min()) or not 2-3 columns: out of the law's domain"
+_OUT_OF_DOMAIN = (
+    "generic check data has N < 1 or d = 0 (X - X.min()) or not 2-3 columns: outside the law's "
+    "domain"
+)
 _BARE_EXEMPT = {
     name: _OUT_OF_DOMAIN
     for name in [
