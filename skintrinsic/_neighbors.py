@@ -107,18 +107,6 @@ def _auto_block_rows(n_reference, block_size):
     return int(max(32, min(4096, _BLOCK_BYTES // (4 * max(n_reference, 1)))))
 
 
-def _direct_sq(Q, R, chunk=64):
-    """Float64 squared distances between the rows of ``Q`` and ``R``.
-
-    Computed from differences, not the norm expansion, so nothing cancels.
-    """
-    out = np.empty((Q.shape[0], R.shape[0]))
-    for s in range(0, Q.shape[0], chunk):
-        diff = Q[s:s + chunk, None, :] - R[None, :, :]
-        out[s:s + chunk] = np.einsum("ijk,ijk->ij", diff, diff)
-    return out
-
-
 def _as_float(A):
     """float32 and float64 arrays as they are (no copy); anything else as float64."""
     A = np.asarray(A)
@@ -151,8 +139,8 @@ def _direct_sq(Q, R, chunk=16):
     """Float64 squared distances between all rows of ``Q`` and all rows of ``R``, from differences."""
     out = np.empty((Q.shape[0], R.shape[0]))
     for s in range(0, R.shape[0], 4096):
-        cand = np.broadcast_to(np.arange(s, min(s + 4096, R.shape[0])), (Q.shape[0], min(4096, R.shape[0] - s)))
-        out[:, s:s + 4096] = _direct_sq_rows(Q, R, cand, chunk)
+        cols = np.arange(s, min(s + 4096, R.shape[0]))
+        out[:, cols] = _direct_sq_rows(Q, R, np.broadcast_to(cols, (Q.shape[0], cols.size)), chunk)
     return out
 
 
