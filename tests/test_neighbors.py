@@ -178,3 +178,20 @@ def test_approximate_search_recovers_exact_neighbours_on_easy_data():
     same = np.all(approx.indices == exact.indices, axis=1)
     # where the neighbour sets agree, distances are recomputed exactly, so they agree too
     np.testing.assert_allclose(approx.distances[same], exact.distances[same], rtol=1e-12)
+
+
+def test_rows_the_float32_bound_cannot_certify_are_searched_exactly(monkeypatch):
+    # A tight cluster far from the centroid: its float32 distances are pure rounding noise,
+    # so the bound must reject those rows and the float64 fallback must answer them.
+    import skintrinsic._neighbors as engine
+
+    rng = np.random.default_rng(7)
+    X = np.vstack([rng.standard_normal((200, 8)), 1e3 + 1e-4 * rng.standard_normal((40, 8))])
+    calls = []
+    real = engine._direct_sq
+    monkeypatch.setattr(engine, "_direct_sq", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    got = kneighbors(X, 5)
+    assert len(calls) >= 40
+    dist, idx = brute_knn(X, 5)
+    np.testing.assert_array_equal(got.indices, idx)
+    np.testing.assert_allclose(got.distances, dist, rtol=1e-12)
