@@ -1,0 +1,33 @@
+"""Stability to diffeomorphisms (Petrini et al. 2021; Tomasini et al. 2023).
+
+- :func:`random_diffeo`, :func:`temperature_range`, :func:`typical_temperature`:
+  random max-entropy deformations of square images; :class:`DiffeoTransformer`
+  wraps them as a transformer.
+- :func:`matched_noise`: Gaussian noise with the norm of a perturbation.
+- :func:`sparse_moves`: one-pixel moves of the active pixels of sparse images.
+- :class:`DiffeoSensitivity`, :func:`make_stability_scorer`: D_f, G_f and R_f,
+  layer by layer.
+"""
+
+from ._moves import sparse_moves
+from ._sampler import (
+    matched_noise,
+    random_diffeo,
+    temperature_range,
+    typical_displacement,
+    typical_temperature,
+)
+from ._sensitivity import DiffeoSensitivity, make_stability_scorer
+from ._transformer import DiffeoTransformer
+
+__all__ = [
+    "DiffeoSensitivity",
+    "DiffeoTransformer",
+    "make_stability_scorer",
+    "matched_noise",
+    "random_diffeo",
+    "sparse_moves",
+    "temperature_range",
+    "typical_displacement",
+    "typical_temperature",
+]
