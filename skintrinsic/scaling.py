@@ -302,6 +302,11 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
         )
         return self
 
+    def _inputs(self, X):
+        """The validated (N, d[, K_F]) columns of ``X`` as a float array (also used by plots)."""
+        check_is_fitted(self)
+        return validate_data(self, self._select(X), dtype=np.float64, reset=False)
+
     def predict_log(self, X):
         """Predicted ``log L`` for new (N, d[, K_F]).
 
@@ -313,9 +318,7 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
         -------
         log_loss : ndarray of shape (n_samples,)
         """
-        check_is_fitted(self)
-        X = validate_data(self, self._select(X), dtype=np.float64, reset=False)
-        log_n_over_d, log_k = self._log_terms(X)
+        log_n_over_d, log_k = self._log_terms(self._inputs(X))
         out = self.intercept_ + self.coef_[0] * log_n_over_d
         if len(self.terms_) == 2:
             out = out + self.coef_[1] * log_k

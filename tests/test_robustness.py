@@ -291,3 +291,25 @@ def test_repr_shows_non_defaults():
     assert repr(RobustnessScorer("pgd", 0.1, random_state=0)) == (
         "RobustnessScorer(attack='pgd', epsilon=0.1, random_state=0)"
     )
+
+
+def test_robustness_curve_display_draws_each_attack(digits01, trained_mlp):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skintrinsic.plotting import RobustnessCurveDisplay
+
+    X, y = digits01
+    X, y = X[:100] / 16, y[:100]
+    eps = [0.0, 0.05, 0.1]
+    disp = RobustnessCurveDisplay.from_estimator(trained_mlp, X, y, eps, attack=["fgsm", "pgd"],
+                                                 metric="robust_accuracy", bounds=(0, 1),
+                                                 random_state=0, steps=5)
+    pgd = robustness_curve(trained_mlp, X, y, eps, attack="pgd", bounds=(0, 1), random_state=0,
+                           steps=5)
+    np.testing.assert_allclose(disp.lines_["pgd"].get_ydata(), pgd["robust_accuracy"])
+    np.testing.assert_allclose(disp.lines_["fgsm"].get_xdata(), eps)
+    assert disp.ax_.get_ylabel() == "robust accuracy"
+    with pytest.raises(ValueError, match="not a column"):
+        RobustnessCurveDisplay.from_curve(pgd, metric="loss")
+    matplotlib.pyplot.close("all")

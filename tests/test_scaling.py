@@ -297,3 +297,55 @@ def _expected_failed(estimator):
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# ---- Displays --------------------------------------------------------------------------------
+def test_scaling_law_display_draws_the_data_and_the_law_by_hand():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skintrinsic.plotting import ScalingLawDisplay
+
+    X, y = draw("data", sigma=0.1, seed=13)
+    frame = pd.DataFrame(X, columns=["N", "d_data", "K_F"])
+    reg = ScalingLawRegressor(columns=("N", "d_data", "K_F")).fit(frame, y)
+    domain = np.where(X[:, 2] > 2e-4, "medical", "natural")
+    disp = ScalingLawDisplay.from_estimator(reg, frame, y, domain=domain, max_curves=3)
+    # the points: one scatter per domain, at (d, log L)
+    assert len(disp.ax_.collections) == 2
+    drawn = np.vstack([c.get_offsets() for c in disp.ax_.collections])
+    expected = np.vstack([np.column_stack([X[domain == lab, 1], np.log(y[domain == lab])])
+                          for lab in pd.unique(domain)])
+    np.testing.assert_allclose(drawn, expected)
+    # the law: -log N / d + log K_F + a at the geometric mean K_F of each N, N's quantiles
+    sizes = np.unique(X[:, 0])
+    chosen = np.unique(np.quantile(sizes, [0, 0.5, 1], method="nearest"))
+    assert len(disp.lines_) == len(chosen)
+    for line, size in zip(disp.lines_, chosen):
+        grid, values = line.get_xdata(), line.get_ydata()
+        k = np.exp(np.log(X[X[:, 0] == size, 2]).mean())
+        np.testing.assert_allclose(values, -np.log(size) / grid + np.log(k) + reg.intercept_)
+    assert disp.ax_.get_ylabel().startswith("log L")
+    matplotlib.pyplot.close("all")
+
+
+def test_sharpness_robustness_display_reports_pearson_r():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skintrinsic.plotting import SharpnessRobustnessDisplay
+
+    rng = np.random.default_rng(0)
+    k = rng.uniform(0.5e-4, 3.5e-4, 30)
+    dl = 1e5 * k + rng.normal(0, 5, 30)
+    disp = SharpnessRobustnessDisplay(sharpness=k, delta_loss=dl,
+                                      domain=np.repeat(["a", "b", "c"], 10)).plot()
+    assert disp.r_ == pytest.approx(np.corrcoef(k, dl)[0, 1])
+    assert 0 <= disp.pvalue_ < 0.01
+    slope = np.diff(disp.line_.get_ydata())[0] / np.diff(disp.line_.get_xdata())[0]
+    assert slope == pytest.approx(np.polyfit(k, dl, 1)[0])
+    assert f"r = {disp.r_:.2f}" in disp.line_.get_label()
+    assert len(disp.ax_.collections) == 3
+    with pytest.raises(ValueError, match="same length"):
+        SharpnessRobustnessDisplay(sharpness=k, delta_loss=dl[:-1]).plot()
+    matplotlib.pyplot.close("all")

@@ -1,0 +1,268 @@
+"""Displays for the generalization laws and adversarial robustness (scikit-learn's Display style).
+
+Each Display stores the numbers it draws, so a figure can be redrawn or
+restyled without recomputing; ``from_*`` class methods compute them and call
+:meth:`plot`.  matplotlib is imported only when plotting.
+"""
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = ["RobustnessCurveDisplay", "ScalingLawDisplay", "SharpnessRobustnessDisplay"]
+
+
+def _axes(ax):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    return ax
+
+
+def _groups(domain, n):
+    """Index arrays per domain label (one unnamed group when there are no labels)."""
+    if domain is None:
+        return [(None, np.arange(n))]
+    domain = np.asarray(domain)
+    if domain.shape != (n,):
+        raise ValueError(f"domain must have one label per point ({n}), got shape {domain.shape}.")
+    return [(label, np.flatnonzero(domain == label)) for label in pd.unique(domain)]
+
+
+class ScalingLawDisplay:
+    """log L against the intrinsic dimension, coloured by domain, with the fitted law.
+
+    The law predicts log L from (N, d[, K_F]); it is drawn as one curve over d
+    for each training size N (at most ``max_curves``, the quantiles of N when
+    there are more), at the geometric mean of K_F of the points with that N.
+
+    Parameters
+    ----------
+    dimension, log_loss : ndarray of shape (n_points,)
+        The observations: intrinsic dimension and natural log of the test loss.
+    domain : ndarray of shape (n_points,), default=None
+        A label per point (e.g. "medical" / "natural") for the colours.
+    curves : list of (label, ndarray, ndarray), default=None
+        The fitted law as ``(label, d_grid, log_loss_on_grid)`` curves.
+    dimension_name : str, default="d_data"
+
+    Attributes
+    ----------
+    ax_ : matplotlib Axes
+    figure_ : matplotlib Figure
+    lines_ : list of matplotlib Line2D
+        The law's curves.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from skintrinsic import ScalingLawRegressor
+    >>> from skintrinsic.plotting import ScalingLawDisplay
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"n_train": rng.choice([500, 1000], 20), "dimension": rng.uniform(8, 20, 20),
+    ...                   "sharpness": rng.uniform(1e-4, 3e-4, 20)})
+    >>> y = np.exp(-np.log(X.n_train) / X.dimension + np.log(X.sharpness) + 8 + rng.normal(0, .1, 20))
+    >>> law = ScalingLawRegressor().fit(X, y)
+    >>> disp = ScalingLawDisplay.from_estimator(law, X, y, domain=np.repeat(["a", "b"], 10))
+    >>> len(disp.lines_)
+    2
+    """
+
+    def __init__(self, *, dimension, log_loss, domain=None, curves=None, dimension_name="d_data"):
+        self.dimension = dimension
+        self.log_loss = log_loss
+        self.domain = domain
+        self.curves = curves
+        self.dimension_name = dimension_name
+
+    @classmethod
+    def from_estimator(cls, estimator, X, y, *, domain=None, max_curves=6, n_grid=50,
+                       dimension_name="d_data", ax=None):
+        """Draw the fitted :class:`~skintrinsic.ScalingLawRegressor` over its data ``(X, y)``."""
+        inputs = estimator._inputs(X)
+        y = np.asarray(y, dtype=np.float64)
+        if np.any(y <= 0):
+            raise ValueError("The losses y must be > 0 to be drawn on a log scale.")
+        n, d = inputs[:, 0], inputs[:, 1]
+        sizes = np.unique(n)
+        if sizes.size > max_curves:
+            sizes = np.unique(np.quantile(sizes, np.linspace(0, 1, max_curves), method="nearest"))
+        grid = np.linspace(d.min(), d.max(), n_grid) if d.max() > d.min() else d[:1]
+        curves = []
+        for size in sizes:
+            row = [np.full_like(grid, size), grid]
+            if inputs.shape[1] == 3:
+                row.append(np.full_like(grid, np.exp(np.log(inputs[n == size, 2]).mean())))
+            row = np.column_stack(row)
+            names = getattr(estimator, "feature_names_in_", None)
+            row = pd.DataFrame(row, columns=names) if names is not None else row
+            curves.append((f"law, N={size:g}", grid, estimator.predict_log(row)))
+        disp = cls(dimension=d, log_loss=np.log(y), domain=domain, curves=curves,
+                   dimension_name=dimension_name)
+        return disp.plot(ax=ax)
+
+    @classmethod
+    def from_study(cls, result, *, dimension="d_data", ax=None, **kwargs):
+        """Draw the law fitted by :func:`~skintrinsic.scaling_study` over its results frame."""
+        frame = result.results
+        domain = frame["domain"].to_numpy() if "domain" in frame else None
+        return cls.from_estimator(result.law, frame, frame["test_loss"], domain=domain,
+                                  dimension_name=dimension, ax=ax, **kwargs)
+
+    def plot(self, ax=None, *, scatter_kwargs=None, line_kwargs=None):
+        """Draw on ``ax`` (a new figure when None); returns the Display."""
+        ax = _axes(ax)
+        d = np.asarray(self.dimension)
+        log_loss = np.asarray(self.log_loss)
+        for label, idx in _groups(self.domain, d.shape[0]):
+            ax.scatter(d[idx], log_loss[idx], label=label, **(scatter_kwargs or {}))
+        self.lines_ = []
+        for label, grid, values in self.curves or []:
+            (line,) = ax.plot(grid, values, label=label, **({"lw": 1} | (line_kwargs or {})))
+            self.lines_.append(line)
+        ax.set_xlabel(self.dimension_name)
+        ax.set_ylabel("log L (test loss)")
+        if self.domain is not None or self.lines_:
+            ax.legend()
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+
+class RobustnessCurveDisplay:
+    """A robustness metric over epsilon, one line per attack.
+
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        Rows of :func:`~skintrinsic.robustness_curve` (several attacks may be
+        concatenated).
+    metric : {"delta_loss", "delta_accuracy", "robust_accuracy", "attacked_loss"}, \
+default="delta_loss"
+
+    Attributes
+    ----------
+    ax_, figure_ : matplotlib Axes and Figure
+    lines_ : dict of str to matplotlib Line2D
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from skintrinsic.plotting import RobustnessCurveDisplay
+    >>> _ = torch.manual_seed(0)
+    >>> X = np.random.default_rng(0).uniform(0, 1, (16, 4)).astype("float32")
+    >>> disp = RobustnessCurveDisplay.from_estimator(
+    ...     torch.nn.Linear(4, 2), X, np.arange(16) % 2, [0, 0.05, 0.1], attack=["fgsm", "pgd"],
+    ...     random_state=0)
+    >>> sorted(disp.lines_)
+    ['fgsm', 'pgd']
+    """
+
+    def __init__(self, *, curve, metric="delta_loss"):
+        self.curve = curve
+        self.metric = metric
+
+    @classmethod
+    def from_estimator(cls, estimator, X, y, epsilons, *, attack="fgsm", metric="delta_loss",
+                       ax=None, **curve_kwargs):
+        """Attack ``estimator`` at each epsilon (``attack`` may be a list) and draw the curve."""
+        from ..robustness import robustness_curve
+
+        attacks = [attack] if isinstance(attack, str) or not np.iterable(attack) else list(attack)
+        curve = pd.concat(
+            [robustness_curve(estimator, X, y, epsilons, attack=a, **curve_kwargs) for a in attacks],
+            ignore_index=True,
+        )
+        return cls(curve=curve, metric=metric).plot(ax=ax)
+
+    @classmethod
+    def from_curve(cls, curve, *, metric="delta_loss", ax=None):
+        """Draw a frame returned by :func:`~skintrinsic.robustness_curve`."""
+        return cls(curve=curve, metric=metric).plot(ax=ax)
+
+    def plot(self, ax=None, **line_kwargs):
+        """Draw on ``ax`` (a new figure when None); returns the Display."""
+        if self.metric not in self.curve:
+            raise ValueError(
+                f"metric {self.metric!r} is not a column of the curve; choose one of "
+                f"{[c for c in self.curve.columns if c not in ('attack', 'norm')]}."
+            )
+        ax = _axes(ax)
+        self.lines_ = {}
+        many_norms = self.curve["norm"].nunique() > 1
+        for (attack, norm), part in self.curve.groupby(["attack", "norm"], sort=False):
+            label = f"{attack} ({norm})" if many_norms else attack
+            part = part.sort_values("epsilon")
+            (self.lines_[label],) = ax.plot(part["epsilon"], part[self.metric], marker="o",
+                                            label=label, **line_kwargs)
+        ax.set_xlabel("epsilon")
+        ax.set_ylabel(self.metric.replace("_", " "))
+        ax.legend()
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
+
+
+class SharpnessRobustnessDisplay:
+    """Adversarial loss increase against label sharpness K_F, with Pearson's r.
+
+    Parameters
+    ----------
+    sharpness, delta_loss : ndarray of shape (n_points,)
+    domain : ndarray of shape (n_points,), default=None
+
+    Attributes
+    ----------
+    r_, pvalue_ : float
+        Pearson correlation of ``sharpness`` with ``delta_loss`` and its p-value
+        (:func:`scipy.stats.pearsonr`).
+    line_ : matplotlib Line2D
+        The least-squares line.
+    ax_, figure_ : matplotlib Axes and Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skintrinsic.plotting import SharpnessRobustnessDisplay
+    >>> k = np.array([1.0, 2.0, 3.0, 4.0]) * 1e-4
+    >>> disp = SharpnessRobustnessDisplay(sharpness=k, delta_loss=[1.0, 2.5, 2.9, 4.2]).plot()
+    >>> round(disp.r_, 3)
+    0.98
+    """
+
+    def __init__(self, *, sharpness, delta_loss, domain=None):
+        self.sharpness = sharpness
+        self.delta_loss = delta_loss
+        self.domain = domain
+
+    @classmethod
+    def from_study(cls, result, *, attack="fgsm", ax=None):
+        """Draw K_F against the delta loss under ``attack`` from a :func:`scaling_study` result."""
+        frame = result.results
+        domain = frame["domain"].to_numpy() if "domain" in frame else None
+        return cls(sharpness=frame["K_F"].to_numpy(), delta_loss=frame[f"delta_loss_{attack}"],
+                   domain=domain).plot(ax=ax)
+
+    def plot(self, ax=None, *, scatter_kwargs=None):
+        """Draw on ``ax`` (a new figure when None); returns the Display."""
+        k = np.asarray(self.sharpness, dtype=np.float64)
+        dl = np.asarray(self.delta_loss, dtype=np.float64)
+        if k.shape != dl.shape or k.ndim != 1 or k.size < 3:
+            raise ValueError(
+                f"sharpness and delta_loss must be 1-d of the same length >= 3, got {k.shape} and "
+                f"{dl.shape}."
+            )
+        res = stats.pearsonr(k, dl)
+        self.r_, self.pvalue_ = float(res.statistic), float(res.pvalue)
+        ax = _axes(ax)
+        for label, idx in _groups(self.domain, k.shape[0]):
+            ax.scatter(k[idx], dl[idx], label=label, **(scatter_kwargs or {}))
+        slope, intercept = np.polyfit(k, dl, 1)
+        grid = np.linspace(k.min(), k.max(), 2)
+        (self.line_,) = ax.plot(grid, slope * grid + intercept, color="k", lw=1,
+                                label=f"r = {self.r_:.2f} (p = {self.pvalue_:.2g})")
+        ax.set_xlabel("label sharpness K_F")
+        ax.set_ylabel("delta loss under attack")
+        ax.legend()
+        self.ax_, self.figure_ = ax, ax.figure
+        return self
