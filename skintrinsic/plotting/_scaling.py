@@ -61,9 +61,11 @@ class ScalingLawDisplay:
     >>> from skintrinsic import ScalingLawRegressor
     >>> from skintrinsic.plotting import ScalingLawDisplay
     >>> rng = np.random.default_rng(0)
-    >>> X = pd.DataFrame({"n_train": rng.choice([500, 1000], 20), "dimension": rng.uniform(8, 20, 20),
+    >>> X = pd.DataFrame({"n_train": rng.choice([500, 1000], 20),
+    ...                   "dimension": rng.uniform(8, 20, 20),
     ...                   "sharpness": rng.uniform(1e-4, 3e-4, 20)})
-    >>> y = np.exp(-np.log(X.n_train) / X.dimension + np.log(X.sharpness) + 8 + rng.normal(0, .1, 20))
+    >>> log_l = -np.log(X.n_train) / X.dimension + np.log(X.sharpness) + 8
+    >>> y = np.exp(log_l + rng.normal(0, 0.1, 20))
     >>> law = ScalingLawRegressor().fit(X, y)
     >>> disp = ScalingLawDisplay.from_estimator(law, X, y, domain=np.repeat(["a", "b"], 10))
     >>> len(disp.lines_)
@@ -170,10 +172,9 @@ default="delta_loss"
         from ..robustness import robustness_curve
 
         attacks = [attack] if isinstance(attack, str) or not np.iterable(attack) else list(attack)
-        curve = pd.concat(
-            [robustness_curve(estimator, X, y, epsilons, attack=a, **curve_kwargs) for a in attacks],
-            ignore_index=True,
-        )
+        parts = [robustness_curve(estimator, X, y, epsilons, attack=a, **curve_kwargs)
+                 for a in attacks]
+        curve = pd.concat(parts, ignore_index=True)
         return cls(curve=curve, metric=metric).plot(ax=ax)
 
     @classmethod
