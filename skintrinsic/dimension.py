@@ -107,6 +107,15 @@ def local_dimensions(inverse):
     TwoNN) into local dimension estimates.  Zeros come from ties: all
     neighbours at the same distance (MLE) or ``T_1 = T_2`` (TwoNN).
 
+    Parameters
+    ----------
+    inverse : array-like
+        Non-negative inverse dimensions.
+
+    Returns
+    -------
+    local : ndarray of the same shape, float64
+
     Examples
     --------
     >>> import numpy as np
@@ -479,6 +488,13 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
         Equal to ``fit(X).transform(X)``, without a second neighbour search.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Samples; images of any shape are flattened.
+        y : None
+            Ignored.
+
         Returns
         -------
         local : ndarray of shape (n_samples, 1)
@@ -499,6 +515,7 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
+            Samples with the fitted number of features (or image shape).
 
         Returns
         -------
