@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ._compute import progress, resolve_device, torch_threads
+from ._validation import user_stacklevel
 
 #: Above this many reference points, ``method="auto"`` switches to pynndescent.
 #: Below it an exact pass takes well under a minute at D=784 on 2 cores and pays
@@ -80,6 +81,7 @@ def find_duplicates(X):
 def deduplicate(X, policy="drop", *, name="X"):
     """Apply the duplicate ``policy`` ("drop" with a warning, or "raise") to the rows of ``X``.
 
+    The warning points at the user's line that called the estimator.
     Returns the indices of the rows to keep and the number of dropped rows.
     """
     info = find_duplicates(X)
@@ -96,7 +98,7 @@ def deduplicate(X, policy="drop", *, name="X"):
             f"Dropped {info.n_duplicates} exact duplicate rows of {name} ({example}); estimates use "
             f"the {info.keep.size} distinct rows. Pass duplicates='raise' to make this an error.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return info.keep, info.n_duplicates
 

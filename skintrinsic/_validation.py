@@ -1,8 +1,11 @@
 """Input validation shared by every estimator: images in, flat float arrays out."""
 
+import inspect
 import numbers
+from pathlib import Path
 
 import numpy as np
+import sklearn
 from sklearn.utils.validation import validate_data
 
 
@@ -37,7 +40,15 @@ def validate_images(estimator, X, y="no_validation", *, reset=True, dtype=(np.fl
         )
     check_params.setdefault("ensure_all_finite", True)
     check_params.setdefault("ensure_min_samples", 1)
-    return validate_data(estimator, X, y, reset=reset, dtype=list(dtype), **check_params)
+    try:
+        return validate_data(estimator, X, y, reset=reset, dtype=list(dtype), **check_params)
+    except ValueError as exc:
+        if "could not convert" not in str(exc):
+            raise
+        raise ValueError(
+            f"{type(estimator).__name__} needs numeric X (pixel or feature values), but {exc}. "
+            "Convert the data to numbers first, e.g. np.asarray(X, dtype=float)."
+        ) from exc
 
 
 def check_enough_samples(n_samples, needed, *, what, hint):
@@ -50,3 +61,20 @@ def check_enough_samples(n_samples, needed, *, what, hint):
 
 def is_integer(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+_INTERNAL_DIRS = (str(Path(__file__).resolve().parent), str(Path(sklearn.__file__).resolve().parent))
+
+
+def user_stacklevel():
+    """The ``stacklevel`` that makes a warning point at the user's code.
+
+    Counts the frames inside skintrinsic and scikit-learn (whose ``fit``
+    wrappers add a varying number of them) above the caller of this function.
+    """
+    level = 1
+    frame = inspect.currentframe().f_back
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
+        level += 1
+        frame = frame.f_back
+    return level

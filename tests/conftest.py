@@ -3,6 +3,9 @@
 import os
 from pathlib import Path
 
+# sklearn's check_array_api_input only runs with this set, and scipy reads it at import
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import numpy as np
 import pytest
 import torch

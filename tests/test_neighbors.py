@@ -195,3 +195,14 @@ def test_rows_the_float32_bound_cannot_certify_are_searched_exactly(monkeypatch)
     dist, idx = brute_knn(X, 5)
     np.testing.assert_array_equal(got.indices, idx)
     np.testing.assert_allclose(got.distances, dist, rtol=1e-12)
+
+
+def test_duplicate_warning_points_at_the_users_line():
+    from skintrinsic import IntrinsicDimension
+
+    X = np.random.default_rng(8).standard_normal((60, 4))
+    X[5] = X[3]
+    for method in ("fit", "fit_transform"):
+        with pytest.warns(UserWarning, match="Dropped 1 exact duplicate") as record:
+            getattr(IntrinsicDimension(k=5, n_bootstrap=5), method)(X)
+        assert record[0].filename == __file__, method
