@@ -7,8 +7,11 @@
 - :func:`sparse_moves`: one-pixel moves of the active pixels of sparse images.
 - :class:`DiffeoSensitivity`, :func:`make_stability_scorer`: D_f, G_f and R_f,
   layer by layer.
+- :func:`constant_filter_sensitivity`, :func:`depth_scaling_exponents`: the
+  analytic constant-filter model of how D_k and G_k scale with depth.
 """
 
+from ._constant_filter import constant_filter_sensitivity, depth_scaling_exponents
 from ._moves import sparse_moves
 from ._sampler import (
     matched_noise,
@@ -21,6 +24,8 @@ from ._sensitivity import DiffeoSensitivity, make_stability_scorer
 from ._transformer import DiffeoTransformer
 
 __all__ = [
+    "constant_filter_sensitivity",
+    "depth_scaling_exponents",
     "DiffeoSensitivity",
     "DiffeoTransformer",
     "make_stability_scorer",
