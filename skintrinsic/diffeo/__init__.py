@@ -9,10 +9,12 @@
   layer by layer.
 - :func:`constant_filter_sensitivity`, :func:`depth_scaling_exponents`: the
   analytic constant-filter model of how D_k and G_k scale with depth.
+- :func:`shuffle_channels`, :func:`spatial_pooling_share`: pooling probes.
 """
 
 from ._constant_filter import constant_filter_sensitivity, depth_scaling_exponents
 from ._moves import sparse_moves
+from ._pooling import shuffle_channels, spatial_pooling_share
 from ._sampler import (
     matched_noise,
     random_diffeo,
@@ -31,7 +33,9 @@ __all__ = [
     "make_stability_scorer",
     "matched_noise",
     "random_diffeo",
+    "shuffle_channels",
     "sparse_moves",
+    "spatial_pooling_share",
     "temperature_range",
     "typical_displacement",
     "typical_temperature",
