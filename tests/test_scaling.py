@@ -160,6 +160,10 @@ def test_dataframe_columns_by_name_and_by_parameter():
     named = pd.DataFrame({"sharpness": X[:, 2], "n_train": X[:, 0], "dimension": X[:, 1]})
     reg2 = ScalingLawRegressor().fit(named, y)
     assert reg2.intercept_ == pytest.approx(ref.intercept_, rel=1e-12)
+    shuffled = X[:, [2, 0, 1]]  # K_F, N, d
+    reg3 = ScalingLawRegressor(columns=[1, 2, 0]).fit(shuffled, y)
+    assert reg3.intercept_ == pytest.approx(ref.intercept_, rel=1e-12)
+    np.testing.assert_allclose(reg3.predict(shuffled), ref.predict(X), rtol=1e-12)
     with pytest.raises(ValueError, match="not in X"):
         ScalingLawRegressor(columns=("N", "d_repr")).fit(frame, y)
     with pytest.raises(ValueError, match="2 or 3 columns"):
