@@ -1,0 +1,303 @@
+"""Data home, registry and downloads, against a real HTTP server on loopback serving ../shared/data.
+
+Every failure mode (wrong file, truncated transfer, no server, HTTP error, corrupted cache) must
+end in an error that names the file and the fix, and must leave nothing half-written behind.
+"""
+
+import dataclasses
+import hashlib
+import http.server
+import os
+import re
+import socket
+import threading
+
+import numpy as np
+import pytest
+
+from skintrinsic.datasets import _fetch, get_data_home, load_medmnist, load_mnist
+
+T10K_IMAGES = "mnist-t10k-images-idx3-ubyte.gz"
+T10K_LABELS = "mnist-t10k-labels-idx1-ubyte.gz"
+
+
+def md5_of(path):
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """/data/F serves file F; /truncated/F announces F's length but sends half of it;
+    /nolength/F sends half of F with no length header; anything else is a 404."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        kind, _, name = self.path.lstrip("/").partition("/")
+        path = self.server.root / name
+        if kind not in ("data", "truncated", "nolength") or not path.is_file():
+            self.send_error(404)
+            return
+        body = path.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if kind != "nolength":
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body if kind == "data" else body[: len(body) // 2])
+        self.close_connection = True
+
+
+@pytest.fixture(scope="module")
+def _running_server(data_home):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.root = data_home
+    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def server(_running_server):
+    _running_server.requests = []
+    return _running_server
+
+
+@pytest.fixture
+def closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return port  # nothing listens there any more: connections are refused
+
+
+@pytest.fixture(autouse=True)
+def offline_registry(monkeypatch, closed_port):
+    """No test may reach the real servers: every URL leads to a closed loopback port."""
+    for name, entry in list(_fetch.REGISTRY.items()):
+        dead = (f"http://127.0.0.1:{closed_port}/{name}",)
+        monkeypatch.setitem(_fetch.REGISTRY, name, dataclasses.replace(entry, urls=dead))
+
+
+def point(monkeypatch, filename, *urls):
+    """Make the registry download ``filename`` from ``urls`` (the checksums stay official)."""
+    assert all(u.startswith("http://127.0.0.1:") for u in urls)
+    entry = _fetch.REGISTRY[filename]
+    monkeypatch.setitem(_fetch.REGISTRY, filename, dataclasses.replace(entry, urls=urls))
+
+
+def assert_clean(folder, *allowed):
+    """Nothing but ``allowed`` in ``folder``: no partial download, no temporary file."""
+    assert sorted(p.name for p in folder.iterdir()) == sorted(allowed)
+
+
+# ------------------------------------------------------------------------------ data home
+
+def test_get_data_home_precedence(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SKINTRINSIC_DATA_HOME", raising=False)
+    default = get_data_home()
+    assert default == tmp_path / "home" / "skintrinsic_data" and default.is_dir()
+
+    monkeypatch.setenv("SKINTRINSIC_DATA_HOME", str(tmp_path / "from_env"))
+    assert get_data_home() == tmp_path / "from_env" and (tmp_path / "from_env").is_dir()
+
+    explicit = get_data_home(tmp_path / "explicit" / "nested")
+    assert explicit == tmp_path / "explicit" / "nested" and explicit.is_dir()
+    assert get_data_home("~/tilde") == tmp_path / "home" / "tilde"
+
+
+def test_get_data_home_not_a_folder(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="not a folder"):
+        get_data_home(tmp_path / "file")
+    with pytest.raises(OSError, match="cannot create the data folder"):
+        get_data_home(tmp_path / "file" / "below")
+
+
+def test_env_variable_reaches_the_loaders(data_home, monkeypatch):
+    monkeypatch.setenv("SKINTRINSIC_DATA_HOME", str(data_home))
+    X, y = load_mnist(return_X_y=True, download_if_missing=False)
+    assert X.shape == (10000, 28, 28) and y.shape == (10000,)
+
+
+# ------------------------------------------------------------------------------- registry
+
+def test_registry_checksums_match_the_shared_files_and_readme(data_home):
+    readme = (data_home / "README.md").read_text()
+    for name in (T10K_IMAGES, T10K_LABELS):
+        official = _fetch.REGISTRY[name].md5
+        assert len(official) == 1
+        assert official[0] in readme  # the README lists the official MNIST checksums
+        assert md5_of(data_home / name) == official[0]
+    pneumonia = _fetch.REGISTRY["pneumoniamnist.npz"]
+    # the official checksum (medmnist INFO) first, then the documented shared copy
+    assert pneumonia.md5 == ("28209eda62fecd6e6a2d98b1501bb15f", "f5b994ec7c2fe8bc81ae15cbab7c3df8")
+    assert md5_of(data_home / "pneumoniamnist.npz") == pneumonia.md5[1]
+    assert "388 normal" in pneumonia.notes[pneumonia.md5[1]]
+
+
+def test_registry_entries_are_well_formed():
+    registry = _fetch._build_registry()  # the real URLs, not the test's loopback ones
+    assert len(registry) == 4 + 12 * 4
+    for name, entry in registry.items():
+        assert entry.filename == name
+        assert entry.urls and all(re.match(r"https?://", u) for u in entry.urls)
+        assert all(re.fullmatch(r"[0-9a-f]{32}", m) for m in entry.md5)
+        assert all(u.split("?")[0].endswith(name.removeprefix("mnist-")) for u in entry.urls)
+    assert len({e.md5[0] for e in registry.values()}) == len(registry)
+    assert registry[T10K_IMAGES].urls[0].startswith("http://yann.lecun.com/exdb/mnist/")
+    assert registry["pneumoniamnist_224.npz"].urls == (
+        "https://zenodo.org/records/10519652/files/pneumoniamnist_224.npz?download=1",)
+
+
+# ------------------------------------------------------------------------------- downloads
+
+def test_download_then_cached(server, tmp_path, monkeypatch, data_home):
+    for name in (T10K_IMAGES, T10K_LABELS):
+        point(monkeypatch, name, f"{server.base}/data/{name}")
+    X, y = load_mnist(data_home=tmp_path, return_X_y=True)
+    assert_clean(tmp_path, T10K_IMAGES, T10K_LABELS)
+    for name in (T10K_IMAGES, T10K_LABELS):
+        assert (tmp_path / name).read_bytes() == (data_home / name).read_bytes()
+    X_ref, y_ref = load_mnist(data_home=data_home, return_X_y=True)
+    np.testing.assert_array_equal(X, X_ref)
+    np.testing.assert_array_equal(y, y_ref)
+    assert len(server.requests) == 2
+    load_mnist(data_home=tmp_path, download_if_missing=False)  # served from the cache
+    assert len(server.requests) == 2
+
+
+def test_download_medmnist_reports_which_copy(server, tmp_path, monkeypatch):
+    point(monkeypatch, "pneumoniamnist.npz", f"{server.base}/data/pneumoniamnist.npz")
+    data = load_medmnist("pneumoniamnist", split="val", data_home=tmp_path)
+    assert data.data.shape == (524, 28, 28)
+    assert data.md5 == "f5b994ec7c2fe8bc81ae15cbab7c3df8" and "shared" in data.variant
+    assert_clean(tmp_path, "pneumoniamnist.npz")
+
+
+def test_checksum_mismatch(server, tmp_path, monkeypatch):
+    # the server answers with another file than the one asked for
+    point(monkeypatch, T10K_LABELS, f"{server.base}/data/{T10K_IMAGES}")
+    with pytest.raises(OSError) as info:
+        _fetch.fetch(T10K_LABELS, tmp_path)
+    message = str(info.value)
+    assert "checksum mismatch" in message and T10K_LABELS in message
+    assert "9fb629c4189551a2d022fa330f9573f3" in message  # what was received
+    assert "ec29112dd5afa0611ce80d1b7f02629c" in message  # what was expected
+    assert_clean(tmp_path)
+
+
+@pytest.mark.parametrize("route, symptom", [("truncated", "truncated download: received"),
+                                            ("nolength", "checksum mismatch")])
+def test_truncated_transfer(server, tmp_path, monkeypatch, route, symptom):
+    point(monkeypatch, T10K_LABELS, f"{server.base}/{route}/{T10K_LABELS}")
+    with pytest.raises(OSError, match=symptom) as info:
+        _fetch.fetch(T10K_LABELS, tmp_path)
+    if route == "truncated":
+        assert "2271 of 4542 bytes" in str(info.value)
+    assert_clean(tmp_path)
+
+
+def test_no_network(tmp_path, closed_port):
+    # offline_registry already sends every URL to the closed port
+    url = f"http://127.0.0.1:{closed_port}/{T10K_IMAGES}"
+    with pytest.raises(OSError) as info:
+        load_mnist(data_home=tmp_path)
+    message = str(info.value)
+    assert "could not download" in message and "no connection" in message and url in message
+    assert "Check the network connection" in message
+    assert_clean(tmp_path)
+
+
+def test_http_error_then_mirror(server, tmp_path, monkeypatch):
+    missing = f"{server.base}/data/no-such-file.gz"
+    point(monkeypatch, T10K_LABELS, missing)
+    with pytest.raises(OSError, match="HTTP error 404"):
+        _fetch.fetch(T10K_LABELS, tmp_path)
+    assert_clean(tmp_path)
+    # the next URL is tried when one fails
+    point(monkeypatch, T10K_LABELS, missing, f"{server.base}/data/{T10K_LABELS}")
+    path, md5 = _fetch.fetch(T10K_LABELS, tmp_path)
+    assert md5 == "ec29112dd5afa0611ce80d1b7f02629c" == md5_of(path)
+    assert_clean(tmp_path, T10K_LABELS)
+
+
+def test_every_failure_is_listed(server, tmp_path, monkeypatch, closed_port):
+    urls = (f"http://127.0.0.1:{closed_port}/{T10K_LABELS}",
+            f"{server.base}/truncated/{T10K_LABELS}", f"{server.base}/data/{T10K_IMAGES}")
+    point(monkeypatch, T10K_LABELS, *urls)
+    with pytest.raises(OSError) as info:
+        _fetch.fetch(T10K_LABELS, tmp_path)
+    lines = str(info.value).splitlines()
+    for url, symptom in zip(urls, ("no connection", "truncated", "checksum mismatch")):
+        assert any(url in line and symptom in line for line in lines)
+    assert_clean(tmp_path)
+
+
+# ------------------------------------------------------------------------- the cache itself
+
+def corrupt(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_missing_file_without_download(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        load_mnist(data_home=tmp_path, download_if_missing=False)
+    message = str(info.value)
+    assert T10K_IMAGES in message and "SKINTRINSIC_DATA_HOME" in message
+    assert "download_if_missing=True" in message
+    assert_clean(tmp_path)
+
+
+def test_corrupted_cache_is_refetched(server, tmp_path, monkeypatch, data_home):
+    good = (data_home / T10K_LABELS).read_bytes()
+    (tmp_path / T10K_LABELS).write_bytes(good)
+    corrupt(tmp_path / T10K_LABELS)
+    point(monkeypatch, T10K_LABELS, f"{server.base}/data/{T10K_LABELS}")
+    with pytest.warns(UserWarning, match="corrupted"):
+        path, _ = _fetch.fetch(T10K_LABELS, tmp_path)
+    assert path.read_bytes() == good
+    assert_clean(tmp_path, T10K_LABELS)
+
+
+def test_corrupted_cache_is_reported(tmp_path, data_home):
+    (tmp_path / T10K_IMAGES).write_bytes((data_home / T10K_IMAGES).read_bytes())
+    (tmp_path / T10K_LABELS).write_bytes((data_home / T10K_LABELS).read_bytes()[:-10])
+    with pytest.raises(OSError) as info:
+        load_mnist(data_home=tmp_path, download_if_missing=False)
+    message = str(info.value)
+    assert str(tmp_path / T10K_LABELS) in message and "corrupted" in message
+    assert "Delete it" in message and "download_if_missing=True" in message
+
+
+def test_corrupted_cache_kept_when_refetch_fails(tmp_path, monkeypatch, closed_port, data_home):
+    corrupted = (data_home / T10K_LABELS).read_bytes()[:100]
+    (tmp_path / T10K_LABELS).write_bytes(corrupted)
+    point(monkeypatch, T10K_LABELS, f"http://127.0.0.1:{closed_port}/{T10K_LABELS}")
+    with pytest.warns(UserWarning, match="corrupted"), \
+            pytest.raises(OSError, match="left as it was") as info:
+        _fetch.fetch(T10K_LABELS, tmp_path)
+    assert "no connection" in str(info.value)
+    assert (tmp_path / T10K_LABELS).read_bytes() == corrupted
+    assert_clean(tmp_path, T10K_LABELS)
+
+
+def test_change_after_verification_is_detected(tmp_path, data_home):
+    """The per-process memo of verified files must not hide a file changed on disk."""
+    path = tmp_path / T10K_LABELS
+    path.write_bytes((data_home / T10K_LABELS).read_bytes())
+    _fetch.fetch(T10K_LABELS, tmp_path, download_if_missing=False)
+    before = path.stat().st_mtime_ns
+    corrupt(path)  # same size, same inode
+    os.utime(path, ns=(before + 10**9, before + 10**9))  # as any later write would
+    with pytest.raises(OSError, match="corrupted"):
+        _fetch.fetch(T10K_LABELS, tmp_path, download_if_missing=False)
