@@ -227,6 +227,14 @@ def _curve(estimator, X, y, epsilons, params):
     dtype = param.dtype if param is not None and param.dtype.is_floating_point else torch.float32
     X = _to_tensor(X, dtype)
     n = X.shape[0]
+    shape = getattr(estimator, "image_shape_", None)  # ImageClassifier: the module's input shape
+    if shape is not None and tuple(X.shape[1:]) != tuple(shape):
+        if X[0].numel() != int(np.prod(shape)):
+            raise ValueError(
+                f"X has samples of shape {tuple(X.shape[1:])}, but the network takes images of "
+                f"shape {tuple(shape)}. Pass images of the fitted shape."
+            )
+        X = X.reshape((n, *shape))
     labels = torch.as_tensor(_encode_labels(y, classes, n))
     lo, hi = _resolve_bounds(params["bounds"], X)
     X = X.clamp(lo, hi)

@@ -313,3 +313,22 @@ def test_robustness_curve_display_draws_each_attack(digits01, trained_mlp):
     with pytest.raises(ValueError, match="not a column"):
         RobustnessCurveDisplay.from_curve(pgd, metric="loss")
     matplotlib.pyplot.close("all")
+
+
+def test_image_classifier_inputs_in_any_shape_and_its_own_test_loss():
+    # ImageClassifier takes (n, H, W), (n, C, H, W) or flat rows; the scorer reshapes to the
+    # module's image_shape_, and the clean loss is the classifier's own loss_score.
+    from skintrinsic.nets import ImageClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X = X.astype(np.float32)
+    clf = ImageClassifier(max_epochs=2, random_state=0).fit(X[:300].reshape(-1, 8, 8), y[:300])
+    Xt, yt = X[300:400], y[300:400]
+    curves = [robustness_curve(clf, Z, yt, [2 / 255], bounds=(0, 16))
+              for Z in (Xt, Xt.reshape(-1, 8, 8), Xt.reshape(-1, 1, 8, 8))]
+    for c in curves[1:]:
+        assert c.equals(curves[0])
+    assert curves[0].loc[0, "clean_loss"] == pytest.approx(clf.loss_score(Xt, yt), rel=1e-5)
+    assert curves[0].loc[0, "clean_accuracy"] == pytest.approx(clf.score(Xt, yt))
+    with pytest.raises(ValueError, match="fitted shape"):
+        robustness_curve(clf, Xt[:, :63], yt, [0.1])
