@@ -1,4 +1,4 @@
-"""Loaders of real image datasets (MNIST, MedMNIST, a folder of images) and the paper's binary tasks.
+"""Loaders of real image datasets (MNIST, MedMNIST, image folders) and the paper's binary tasks.
 
 Every loader returns images in the layout the rest of the package takes: ``(n, H, W)`` for
 one channel, ``(n, C, H, W)`` (channels first, as torch wants) for colour, in their stored
@@ -320,7 +320,9 @@ def _read_image(path, gray, size):
         with Image.open(path) as img:
             img.load()
             if gray:
-                mode = "L" if img.mode in ("1", "LA", "La") else img.mode
+                # single-band images keep their depth (16-bit, float); the rest become 8-bit L
+                deep = img.mode in _GRAY_MODES and img.mode not in ("1", "LA", "La")
+                mode = img.mode if deep else "L"
             else:
                 mode = "RGB"
             if img.mode != mode:
