@@ -17,6 +17,57 @@ def layer_names(model):
     return [name for name, _ in model.named_modules() if name]
 
 
+def resolve_layers(model, layers):
+    """Layer names from ``"penultimate"``, ``"profile"``, one name or a list of them; each checked.
+
+    ``"penultimate"`` is the paper's representation layer
+    (:func:`~skintrinsic.nets.penultimate_layer`) and ``"profile"`` the layers
+    that trace the network over depth (:func:`~skintrinsic.nets.profile_layers`).
+    Duplicates are dropped, the order is kept.
+
+    Examples
+    --------
+    >>> from skintrinsic.nets import build_model, resolve_layers
+    >>> resolve_layers(build_model("vgg13", width=0.125, input_size=32), ["penultimate", "fc"])
+    Traceback (most recent call last):
+    ...
+    ValueError: VGG has no layer named 'fc'. Valid layer names: ...
+    """
+    from .models import penultimate_layer, profile_layers
+
+    if isinstance(layers, str):
+        layers = [layers]
+    try:
+        layers = list(layers)
+    except TypeError:
+        raise TypeError(
+            f"layers must be a layer name or a list of names, got {type(layers).__name__}."
+        ) from None
+    if not layers:
+        raise ValueError("layers is empty; name at least one layer (or 'penultimate').")
+    names = []
+    for layer in layers:
+        if not isinstance(layer, str):
+            raise TypeError(f"Layer names must be strings, got {layer!r}.")
+        if layer == "penultimate":
+            expanded = [penultimate_layer(model)]
+        elif layer == "profile":
+            expanded = profile_layers(model)
+        else:
+            expanded = [layer]
+        for name in expanded:
+            get_layer(model, name)
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def layer_depth(model, name):
+    """Position of layer ``name`` among ``layer_names(model)`` (registration order)."""
+    get_layer(model, name)
+    return layer_names(model).index(name)
+
+
 def get_layer(model, name):
     """Return the sub-module called ``name``; a ValueError lists the valid names."""
     modules = dict(model.named_modules())
@@ -32,7 +83,11 @@ def get_layer(model, name):
 
 @contextlib.contextmanager
 def capture_outputs(model, names):
-    """Within the block, ``store[name]`` collects the flattened outputs of each named layer."""
+    """Within the block, ``store[name]`` collects the flattened outputs of each named layer.
+
+    Each output is copied when captured, so that in-place operations later in
+    the forward pass (``ReLU(inplace=True)``) do not change what was stored.
+    """
     store = {name: [] for name in names}
     handles = []
 
@@ -40,7 +95,9 @@ def capture_outputs(model, names):
         def hook(module, inputs, output):
             if isinstance(output, (tuple, list)):
                 output = output[0]
-            store[name].append(output.detach().reshape(output.shape[0], -1))
+            # a copy: the next module may be an in-place ReLU (VGG, ResNet) that would
+            # otherwise overwrite the stored pre-activation values through a shared view
+            store[name].append(output.detach().reshape(output.shape[0], -1).clone())
 
         return hook
 
