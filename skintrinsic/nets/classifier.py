@@ -1,0 +1,606 @@
+"""ImageClassifier: a skorch classifier for the paper's networks, configured by parameters.
+
+Everything that depends on the data (input channels, image size, number of
+classes) is read in ``fit``; ``__init__`` only stores parameters, so that
+``clone`` and ``GridSearchCV`` work as for any scikit-learn classifier.  The
+training-set size is itself a parameter (``train_size``): a grid search over
+it is a learning curve.
+"""
+
+import contextlib
+import inspect
+import math
+import numbers
+
+import numpy as np
+import torch
+from skorch import NeuralNet, NeuralNetClassifier
+from sklearn.base import _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Integral,
+    Interval,
+    Options,
+    Real,
+    RealNotInt,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from .._compute import resolve_device
+from .._validation import validate_images
+from ._hooks import extract_features, resolve_layers
+from .models import ARCHITECTURES, MIN_INPUT_SIZE, build_model
+
+__all__ = ["ImageClassifier", "stratified_subset"]
+
+# the paper's learning rates (Adam): 1e-3 for ResNets, 1e-4 for VGGs
+_AUTO_LR = {"vgg13": 1e-4, "vgg16": 1e-4, "vgg19": 1e-4}
+_DEFAULT_LR = 1e-3
+
+
+def stratified_subset(y, size, random_state=None):
+    """Sorted indices of a random subset of ``size`` samples, stratified by ``y``.
+
+    Every class gets one sample, and the remaining ``size - n_classes`` places
+    are shared in proportion to the classes' remaining counts (largest
+    remainders, ties broken at random).  Unlike ``train_test_split`` this works
+    up to ``size = len(y)``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels.
+    size : int
+        Subset size, from the number of classes to ``n_samples``.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    indices : ndarray of shape (size,)
+
+    Examples
+    --------
+    >>> from skintrinsic.nets import stratified_subset
+    >>> y = [0] * 6 + [1] * 3
+    >>> idx = stratified_subset(y, 6, random_state=0)
+    >>> [int((idx < 6).sum()), int((idx >= 6).sum())]
+    [4, 2]
+    """
+    rng = check_random_state(random_state)
+    classes, codes, counts = np.unique(np.asarray(y), return_inverse=True, return_counts=True)
+    n, n_classes = codes.size, classes.size
+    if not n_classes <= size <= n:
+        raise ValueError(
+            f"A stratified subset needs between {n_classes} (one per class) and {n} samples; "
+            f"got {size}. Change train_size."
+        )
+    spare = size - n_classes
+    capacity = counts - 1
+    exact = capacity * (spare / capacity.sum()) if capacity.sum() else np.zeros(n_classes)
+    take = np.floor(exact).astype(int)
+    remainder = exact - take
+    left = spare - take.sum()
+    # largest remainders first; a random key breaks ties between equal remainders
+    order = np.lexsort((rng.random_sample(n_classes), -remainder))
+    take[order[:left]] += 1
+    chosen = [rng.choice(np.flatnonzero(codes == c), take[c] + 1, replace=False)
+              for c in range(n_classes)]
+    return np.sort(np.concatenate(chosen))
+
+
+class ImageClassifier(NeuralNetClassifier):
+    """A skorch ``NeuralNetClassifier`` for images, set up as in Konz & Mazurowski (ICLR 2024).
+
+    The network is one of :func:`~skintrinsic.nets.build_model`'s
+    architectures, built in ``fit`` with the channels, size and classes of the
+    data; or any torch module passed as ``module``.  The defaults are the
+    paper's: Adam, weight decay 1e-4, learning rate 1e-3 (ResNet, small CNN)
+    or 1e-4 (VGG), cross-entropy, no augmentation and no validation split;
+    only the number of epochs is lowered for CPUs (the paper trains 100).
+
+    All of skorch's parameters work as usual (``criterion``, ``optimizer``,
+    ``lr``, ``max_epochs``, ``batch_size``, ``callbacks``, ``module__*``,
+    ``optimizer__*``, ...).  As in skorch, ``set_params(module__...)`` on a
+    fitted net rebuilds the module and drops its weights.
+
+    Parameters
+    ----------
+    arch : {"small_cnn", "resnet18", "resnet34", "resnet50", "vgg13", "vgg16", "vgg19"}, \
+default="small_cnn"
+        Architecture built when ``module`` is None.
+    module : torch module class, instance or None, default=None
+        A network to use instead of ``arch``.  A class (or any callable) is
+        called with the ``module__*`` parameters plus those of ``in_channels``,
+        ``n_classes`` and ``input_shape`` that its signature accepts, read
+        from the data.  Such a module gets ``image_shape`` inputs, or the flat
+        rows when the data are flat and no ``image_shape`` is given.
+    width : float, default=1.0
+        Channel multiplier of the built network (see ``build_model``).
+    depth : int, tuple of int or None, default=None
+        Blocks or convolutions per stage of the built network (see
+        ``build_model``); None keeps the architecture's.
+    stem : {"auto", "imagenet", "small"}, default="auto"
+        First layers of the built network (see ``build_model``).
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` or ``(C, H, W)`` of flat input rows.  None: taken from
+        image arrays ``(n, H, W)`` (one channel) or ``(n, C, H, W)``; flat rows
+        of a square number ``s * s`` of pixels are read as ``(1, s, s)``.
+    train_size : int, float or None, default=None
+        Train on a stratified random subset of the data passed to ``fit``:
+        that many samples (int) or that fraction (float in (0, 1]).  None
+        uses all.  The subset is drawn from ``random_state`` and recorded in
+        ``train_indices_``; ``GridSearchCV(net, {"train_size": [...]})``
+        sweeps the training-set size.
+    criterion : torch criterion class or instance, default=torch.nn.CrossEntropyLoss
+        Takes the module's logits; e.g. ``torch.nn.MultiMarginLoss`` for a
+        hinge loss.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+    lr : float or "auto", default="auto"
+        "auto": the paper's 1e-4 for VGG, 1e-3 otherwise.
+    weight_decay : float, default=1e-4
+        Passed to the optimizer unless ``optimizer__weight_decay`` is given.
+    max_epochs : int, default=20
+        The paper trains for 100 epochs on a GPU.
+    batch_size : int, default=64
+        The paper uses 40 / 25 / 12 / 6 for ResNet-18 / ResNet-34 /
+        ResNet-50 / VGG (GPU memory limits); -1 is the whole training set.
+    train_split : callable or None, default=None
+        No internal validation split by default: none of the paper's training
+        uses one, and it would shrink ``train_size``.  Pass e.g.
+        ``skorch.dataset.ValidSplit(5)`` to monitor a held-out part.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the subset, the initial weights, the batch order and dropout
+        (torch's RNG is forked, so the global state is left as it was).  With
+        an int, a fit on the CPU is reproducible exactly.  None uses the
+        global RNGs.
+    device : str, torch.device or None, default="cpu"
+        "cpu", "cuda", "cuda:1", ... or "auto" (CUDA when present).
+    verbose : int, default=0
+        skorch's per-epoch table when 1.
+    **kwargs
+        Any other skorch parameter.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained network.
+    classes_ : ndarray of shape (n_classes,)
+    train_indices_ : ndarray of int
+        Rows of the ``X`` passed to ``fit`` that the network was trained on
+        (all of them unless ``train_size`` is set).
+    image_shape_ : tuple of int or None
+        Shape of one input of the module (None: flat rows).
+    n_features_in_ : int
+        Pixels per sample.
+    input_shape_ : tuple or None
+        Trailing shape of the image array passed to ``fit`` (None if flat).
+    history_ : skorch.History
+        Per-epoch training loss and the like.
+
+    See Also
+    --------
+    skintrinsic.nets.build_model : The architectures.
+    skintrinsic.RepresentationDimension : Intrinsic dimension of a layer.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skintrinsic.nets import ImageClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = (X / 16).astype("float32").reshape(-1, 8, 8)
+    >>> clf = ImageClassifier(max_epochs=3, train_size=600, random_state=0).fit(X[:1000], y[:1000])
+    >>> clf.train_indices_.shape
+    (600,)
+    >>> clf.predict_proba(X[1000:1005]).shape
+    (5, 10)
+    >>> clf.extract_features(X[:5]).shape  # the penultimate layer
+    (5, 128)
+    """
+
+    _parameter_constraints: dict = {
+        "arch": [StrOptions(set(ARCHITECTURES))],
+        "module": [callable, torch.nn.Module, None],
+        "width": [Interval(Real, 0, None, closed="neither")],
+        "depth": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
+        "stem": [StrOptions({"auto", "imagenet", "small"})],
+        "image_shape": [tuple, list, None],
+        "train_size": [Interval(Integral, 1, None, closed="left"),
+                       Interval(RealNotInt, 0, 1, closed="right"), None],
+        "optimizer": [callable],
+        "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"),
+                       Options(Integral, {-1})],
+        "train_split": [callable, None],
+        "random_state": ["random_state"],
+        "device": [str, torch.device, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, arch="small_cnn", *, module=None, width=1.0, depth=None, stem="auto",
+                 image_shape=None, train_size=None, criterion=torch.nn.CrossEntropyLoss,
+                 optimizer=torch.optim.Adam, lr="auto", weight_decay=1e-4, max_epochs=20,
+                 batch_size=64, train_split=None, random_state=None, device="cpu", verbose=0,
+                 **kwargs):
+        super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
+                         max_epochs=max_epochs, batch_size=batch_size, train_split=train_split,
+                         device=device, verbose=verbose, **kwargs)
+        self.arch = arch
+        self.width = width
+        self.depth = depth
+        self.stem = stem
+        self.image_shape = image_shape
+        self.train_size = train_size
+        self.weight_decay = weight_decay
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ parameters
+    # skorch reads ``self.device`` wherever it moves tensors; the property hands it a
+    # resolved device ("auto" -> cuda or cpu) while get_params returns the value as given.
+    @property
+    def device(self):
+        requested = self.__dict__.get("_device_requested_", "cpu")
+        return None if requested is None else resolve_device(requested)
+
+    @device.setter
+    def device(self, value):
+        self.__dict__["_device_requested_"] = value
+
+    def _get_param_names(self):
+        # skorch lists every public attribute; its private bookkeeping set is not a parameter.
+        # "device" is added by get_params, as given: reading the property would resolve it.
+        return [k for k in super()._get_param_names() if k != "_params_to_validate"]
+
+    def get_params(self, deep=True, **kwargs):
+        params = super().get_params(deep=deep, **kwargs)
+        params["device"] = self.__dict__.get("_device_requested_", "cpu")
+        return params
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["device"] = None if self.device is None else str(self.device)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        checked = self.__dict__.pop("device", None)
+        requested = self.__dict__.get("_device_requested_")
+        if requested not in (None, "auto") and checked is not None and \
+                torch.device(requested).type != torch.device(checked).type:
+            self._device_requested_ = checked  # skorch already warned about the fallback
+
+    def _validate_params(self):
+        super()._validate_params()  # skorch: names of the **kwargs
+        params = {key: getattr(self, key) for key in self._parameter_constraints}
+        params["device"] = self.__dict__.get("_device_requested_", "cpu")
+        validate_parameter_constraints(self._parameter_constraints, params,
+                                       caller_name=type(self).__name__)
+        if params["device"] is not None:
+            resolve_device(params["device"])  # a clear error if CUDA is asked for but missing
+
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        if isinstance(kwargs.get("lr"), str):  # "auto"
+            kwargs["lr"] = _AUTO_LR.get(self.arch, _DEFAULT_LR) if self.module is None \
+                else _DEFAULT_LR
+        if self.weight_decay and "weight_decay" not in kwargs:
+            kwargs["weight_decay"] = self.weight_decay
+        return args, kwargs
+
+    # ------------------------------------------------------------------ the module
+    def initialize_module(self):
+        """Build the network from ``arch`` (or ``module``) with the shapes read by ``fit``."""
+        shape, n_classes = self._module_dims()
+        kwargs = self.get_params_for("module")
+        if self.module is None:
+            params = dict(in_channels=shape[0], n_classes=n_classes, input_size=shape[1:],
+                          width=self.width, depth=self.depth, stem=self.stem)
+            params.update(kwargs)
+            self.module_ = build_model(self.arch, **params)
+            return self
+        module = self.module
+        if not isinstance(module, torch.nn.Module):
+            inferred = {"in_channels": None if shape is None else shape[0],
+                        "n_classes": n_classes, "input_shape": shape or (self.n_features_in_,)}
+            try:
+                accepted = inspect.signature(module).parameters
+            except (TypeError, ValueError):
+                accepted = {}
+            for name, value in inferred.items():
+                if name in accepted and name not in kwargs and value is not None:
+                    kwargs[name] = value
+        self.module_ = self.initialized_instance(module, kwargs)
+        return self
+
+    def _module_dims(self):
+        """``(image_shape, n_classes)`` from ``fit``, or from ``image_shape`` and ``classes``."""
+        if hasattr(self, "image_shape_") and hasattr(self, "classes_inferred_"):
+            return self.image_shape_, len(self.classes_inferred_)
+        if self.classes is not None and (self.image_shape is not None or self.module is not None):
+            shape = None if self.image_shape is None else _chw(self.image_shape)
+            self.image_shape_ = shape
+            self.classes_inferred_ = np.asarray(self.classes)
+            if shape is not None:
+                self.n_features_in_ = int(np.prod(shape))
+            return shape, len(self.classes_inferred_)
+        raise ValueError(
+            f"{type(self).__name__} reads the image shape and the classes from the data: call fit, "
+            "or pass image_shape and classes before initialize()."
+        )
+
+    # ------------------------------------------------------------------ data
+    def _prepare_fit(self, X, y, *, reset, classes, subset_seed):
+        """Validated images in the module's shape, encoded labels and the training subset."""
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None. "
+                "Pass fit(X, y)."
+            )
+        X, y = validate_images(self, X, y, reset=reset, dtype=(np.float32, np.float64))
+        check_classification_targets(y)
+        if reset:
+            self.image_shape_ = self._infer_image_shape(X.shape[1])
+            if classes is None:
+                classes = np.unique(y) if self.classes is None else np.asarray(self.classes)
+            classes = np.asarray(classes)
+            if classes.size < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs at least 2 classes, but y holds one class only "
+                    f"({classes.tolist()!r}). Pass data with two or more classes."
+                )
+            self.classes_inferred_ = classes
+        codes = self._encode(y)
+        self.train_indices_ = self._subset(codes, subset_seed)
+        X = X[self.train_indices_]
+        return self._as_input(X), codes[self.train_indices_]
+
+    def _infer_image_shape(self, n_features):
+        shape = self.image_shape
+        if shape is None and self.input_shape_ is not None:
+            shape = self.input_shape_
+        if shape is None:
+            if self.module is not None:
+                return None  # flat rows for a user's module
+            side = math.isqrt(n_features)
+            if side * side != n_features:
+                raise ValueError(
+                    f"X has {n_features} features per row, which is not a square image; pass "
+                    "images (n, H, W) or (n, C, H, W), or give image_shape=(C, H, W)."
+                )
+            shape = (side, side)
+        shape = _chw(shape)
+        if int(np.prod(shape)) != n_features:
+            raise ValueError(
+                f"image_shape={tuple(self.image_shape)} holds {int(np.prod(shape))} values, but X "
+                f"has {n_features} features per sample. Fix image_shape."
+            )
+        if self.module is None and min(shape[1:]) < MIN_INPUT_SIZE:
+            raise ValueError(
+                f"The networks take images of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} pixels as "
+                f"(n, H, W) or (n, C, H, W); got images of shape {shape} (C, H, W). Channels-last "
+                "arrays (n, H, W, C) must be transposed to (n, C, H, W); small images must be "
+                "upsampled or padded."
+            )
+        return shape
+
+    def _as_input(self, X):
+        """Flat validated rows -> float32 array in the module's input shape."""
+        X = np.asarray(X, dtype=np.float32)
+        if self.image_shape_ is not None:
+            X = X.reshape((X.shape[0],) + tuple(self.image_shape_))
+        return X
+
+    def _images(self, X):
+        """Validate new samples against the fitted shape and give them the module's shape."""
+        check_is_fitted(self)
+        X = validate_images(self, X, reset=False, dtype=(np.float32, np.float64))
+        return self._as_input(X)
+
+    def _encode(self, y):
+        classes = self.classes_
+        codes = np.searchsorted(classes, y)
+        codes = np.clip(codes, 0, classes.size - 1)
+        unknown = classes[codes] != y
+        if np.any(unknown):
+            raise ValueError(
+                f"y holds labels {np.unique(y[unknown])[:5].tolist()!r} that are not among the "
+                f"classes {classes.tolist()!r}. Add them to `classes`, or drop those samples."
+            )
+        return codes.astype(np.int64)
+
+    def _subset(self, codes, seed):
+        n = codes.size
+        size = self.train_size
+        if size is None:
+            return np.arange(n)
+        if isinstance(size, numbers.Real) and not isinstance(size, numbers.Integral):
+            size = int(math.floor(size * n + 1e-9))
+        if size > n:
+            raise ValueError(
+                f"train_size={self.train_size} asks for more samples than the {n} passed to fit. "
+                "Lower train_size or pass more data."
+            )
+        return stratified_subset(codes, size, random_state=seed)
+
+    def check_data(self, X, y):
+        # the classes are read from the full y in fit, not from the encoded training subset
+        if y is None:
+            raise ValueError(f"{type(self).__name__} needs labels y to train.")
+
+    # ------------------------------------------------------------------ training
+    @contextlib.contextmanager
+    def _seeded(self):
+        """Seed torch (forked RNG) from ``random_state``; yield the subset's seed (None: unseeded)."""
+        if self.random_state is None:
+            yield None
+            return
+        rng = check_random_state(self.random_state)
+        subset_seed, torch_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
+        device = self.device
+        devices = [device.index or 0] if device is not None and device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(torch_seed)
+            yield subset_seed
+
+    def _train(self, X, y, *, initialize, routing, fit_params, classes=None):
+        with self._seeded() as subset_seed:
+            X, y = self._prepare_fit(X, y, reset=initialize, classes=classes,
+                                     subset_seed=subset_seed)
+            if initialize:
+                self.initialize()
+            NeuralNet.partial_fit(self, X, y, _routing_method=routing, **fit_params)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, **fit_params):
+        """Train a freshly initialised network (unless ``warm_start``) on ``X, y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W), (n_samples, C, H, W) or (n_samples, n_pixels)
+            Images; flat rows need ``image_shape`` unless they are square.
+        y : array-like of shape (n_samples,)
+            Class labels (any values; two classes at least).
+        **fit_params
+            Passed to the module's forward.
+
+        Returns
+        -------
+        self
+        """
+        initialize = not self.warm_start or not self.initialized_
+        return self._train(X, y, initialize=initialize, routing="fit", fit_params=fit_params)
+
+    def partial_fit(self, X, y, classes=None, **fit_params):
+        """Train the current network further (initialising it on the first call).
+
+        Parameters
+        ----------
+        X, y : as in :meth:`fit`
+        classes : array-like, default=None
+            All classes, when the first batch might not hold each of them.
+
+        Returns
+        -------
+        self
+        """
+        initialize = not self.initialized_
+        if initialize:
+            self._validate_params()
+        return self._train(X, y, initialize=initialize, routing="partial_fit",
+                           fit_params=fit_params, classes=classes)
+
+    # ------------------------------------------------------------------ prediction
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits for the cross-entropy criterion).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Images of the shape seen in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return super().predict_proba(self._images(X))
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)  # first: raises NotFittedError before classes_ is read
+        return self.classes_[proba.argmax(axis=1)]
+
+    def loss_score(self, X, y):
+        """Mean cross-entropy per sample on ``X, y``: the paper's test loss L.
+
+        Computed from the logits (``log_softmax``), whatever criterion the net
+        was trained with; for ``NLLLoss`` the module's output is taken as
+        probabilities, as skorch does.  Lower is better (``GridSearchCV``
+        takes ``scoring="neg_log_loss"``, which agrees up to its clipping).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        loss : float
+        """
+        X = self._images(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"y must hold one label per sample ({X.shape[0]}), got {y.shape}.")
+        codes = torch.as_tensor(self._encode(y))
+        out = self.forward(X)
+        if isinstance(out, tuple):
+            out = out[0]
+        out = out.double()
+        if isinstance(self.criterion_, torch.nn.NLLLoss):
+            log_p = torch.log(out + torch.finfo(torch.float32).eps)
+        else:
+            log_p = torch.log_softmax(out, dim=1)
+        return float(torch.nn.functional.nll_loss(log_p, codes, reduction="mean"))
+
+    def extract_features(self, X, layers="penultimate", *, batch_size=None):
+        """Outputs of named layers of the trained network, one row per sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Images of the shape seen in ``fit``.
+        layers : str or list of str, default="penultimate"
+            Module names (see :func:`~skintrinsic.nets.layer_names`),
+            ``"penultimate"`` (the paper's representation layer) or
+            ``"profile"`` (layers over depth, see
+            :func:`~skintrinsic.nets.profile_layers`).
+        batch_size : int, default=None
+            None: the net's ``batch_size`` (at least 256).
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features) or dict of such arrays
+            An array for a single layer name, a dict keyed by layer name
+            otherwise.
+        """
+        X = self._images(X)
+        names = resolve_layers(self.module_, layers)
+        if batch_size is None:
+            batch_size = max(256, self.batch_size if self.batch_size > 0 else X.shape[0])
+        feats = extract_features(self.module_, X, names, batch_size=batch_size,
+                                 device=self.device)
+        single = isinstance(layers, str) and len(names) == 1 and layers != "profile"
+        return feats[names[0]] if single else feats
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        # a few epochs of a small network on tiny data do not reach sklearn's bars
+        tags.classifier_tags.poor_score = True
+        return tags
+
+
+def _chw(shape):
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 2:
+        return (1,) + shape
+    if len(shape) == 3:
+        return shape
+    raise ValueError(
+        f"Images must be (H, W) or (C, H, W) per sample; got {shape}. Reshape the data, or pass "
+        "image_shape."
+    )
