@@ -11,10 +11,12 @@ import os
 import re
 import socket
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import skintrinsic
 from skintrinsic.datasets import _fetch, get_data_home, load_medmnist, load_mnist
 
 T10K_IMAGES = "mnist-t10k-images-idx3-ubyte.gz"
@@ -157,6 +159,16 @@ def test_registry_entries_are_well_formed():
         "https://zenodo.org/records/10519652/files/pneumoniamnist_224.npz?download=1",)
 
 
+def test_package_ships_no_data():
+    """No dataset file inside the package: data is fetched into the data home, never shipped."""
+    package = Path(skintrinsic.__file__).parent
+    data_suffixes = {".gz", ".npz", ".npy", ".ubyte", ".png", ".jpg", ".jpeg", ".zip", ".tar",
+                     ".pt", ".pth", ".h5", ".csv", ".pkl"}
+    files = [p for p in package.rglob("*") if p.is_file()]
+    assert any(p.name == "_fetch.py" for p in files)
+    assert [p for p in files if p.suffix.lower() in data_suffixes] == []
+
+
 # ------------------------------------------------------------------------------- downloads
 
 def test_download_then_cached(server, tmp_path, monkeypatch, data_home):
@@ -176,7 +188,7 @@ def test_download_then_cached(server, tmp_path, monkeypatch, data_home):
 
 def test_download_medmnist_reports_which_copy(server, tmp_path, monkeypatch):
     point(monkeypatch, "pneumoniamnist.npz", f"{server.base}/data/pneumoniamnist.npz")
-    data = load_medmnist("pneumoniamnist", split="val", data_home=tmp_path)
+    data = load_medmnist("pneumoniamnist", split="val", data_home=tmp_path, verbose=1)
     assert data.data.shape == (524, 28, 28)
     assert data.md5 == "f5b994ec7c2fe8bc81ae15cbab7c3df8" and "shared" in data.variant
     assert_clean(tmp_path, "pneumoniamnist.npz")

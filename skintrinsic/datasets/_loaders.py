@@ -147,6 +147,7 @@ def load_mnist(subset="test", *, data_home=None, download_if_missing=True, retur
         digit), ``target_names`` (0..9), ``subset`` (ndarray (n,) of "train"/"test"),
         ``filenames`` (the files read) and ``DESCR``.
     (data, target) : tuple if ``return_X_y`` is True
+        The ``data`` and ``target`` arrays of the Bunch.
 
     Examples
     --------
@@ -241,6 +242,7 @@ def load_medmnist(name="pneumoniamnist", *, split="train", size=28, data_home=No
         ``target_names``, ``split`` (ndarray (n,) of split names), ``task``, ``filename``,
         ``md5``, ``variant`` and ``DESCR``.
     (data, target) : tuple if ``return_X_y`` is True
+        The ``data`` and ``target`` arrays of the Bunch.
 
     Notes
     -----
@@ -376,6 +378,7 @@ def load_image_folder(path, *, size=None, color_mode="auto", return_X_y=False, v
         (ndarray (n,) int64), ``target_names`` (the folder names), ``filenames`` and
         ``DESCR``.
     (data, target) : tuple if ``return_X_y`` is True
+        The ``data`` and ``target`` arrays of the Bunch.
 
     Examples
     --------
