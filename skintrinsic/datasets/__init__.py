@@ -4,13 +4,14 @@ import importlib
 
 # public name -> private module that defines it
 _LAZY = {
-    # _loaders.py: real data (MNIST, MedMNIST, image folders), fetchers, preprocessing
-    "get_data_home": "_loaders",
+    # _loaders.py: real data (MNIST, MedMNIST, image folders); _fetch.py: data home, registry,
+    # checksummed downloads; _preprocessing.py: the reference preprocessing
+    "get_data_home": "_fetch",
     "load_mnist": "_loaders",
     "load_medmnist": "_loaders",
     "load_image_folder": "_loaders",
     "binary_task": "_loaders",
-    "ReferencePreprocessor": "_loaders",
+    "ReferencePreprocessor": "_preprocessing",
     # _generators.py: manifolds of known intrinsic dimension
     "make_sphere": "_generators",
     "make_hypercube": "_generators",

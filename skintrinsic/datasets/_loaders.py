@@ -19,18 +19,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from ._fetch import REGISTRY, fetch, get_data_home, medmnist_filename
 
-__all__ = ["get_data_home", "load_mnist", "load_medmnist", "load_image_folder", "binary_task",
-           "ReferencePreprocessor"]
-
-
-def __getattr__(name):
-    # ReferencePreprocessor lives in _preprocessing (it imports torch, which loading data
-    # should not); reached through here while the package's _LAZY map names this module.
-    if name == "ReferencePreprocessor":
-        from ._preprocessing import ReferencePreprocessor
-
-        return ReferencePreprocessor
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["load_mnist", "load_medmnist", "load_image_folder", "binary_task"]
 
 _MNIST_FILES = {
     "train": ("mnist-train-images-idx3-ubyte.gz", "mnist-train-labels-idx1-ubyte.gz"),
