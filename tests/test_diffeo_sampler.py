@@ -144,7 +144,7 @@ def test_remap_matches_hand_written_bilinear_including_clamping():
     rng = np.random.default_rng(2)
     img = rng.random((3, 1, 7, 7))
     disp = rng.normal(scale=3.0, size=(3, 2, 7, 7))  # large: many reads fall outside and clamp
-    out = _remap(torch.from_numpy(img), torch.from_numpy(disp), "bilinear").numpy()
+    out = _remap(torch.from_numpy(img), torch.from_numpy(disp).permute(0, 2, 3, 1), "bilinear").numpy()
     for b in range(3):
         np.testing.assert_allclose(out[b, 0], reference_bilinear(img[b, 0], disp[b, 0], disp[b, 1]),
                                    atol=1e-12)
@@ -155,7 +155,7 @@ def test_nearest_reads_the_closest_clamped_pixel():
     img = rng.random((2, 1, 6, 6))
     disp = rng.uniform(-2.3, 2.3, size=(2, 2, 6, 6))
     disp[np.abs(disp - np.round(disp) - 0.5) < 1e-3] += 0.01  # no exact half-pixel ties
-    out = _remap(torch.from_numpy(img), torch.from_numpy(disp), "nearest").numpy()
+    out = _remap(torch.from_numpy(img), torch.from_numpy(disp).permute(0, 2, 3, 1), "nearest").numpy()
     ys, xs = np.meshgrid(np.arange(6), np.arange(6), indexing="ij")
     for b in range(2):
         sx = np.clip(np.rint(xs - disp[b, 0]), 0, 5).astype(int)

@@ -47,7 +47,7 @@ EXPECTED_FAILED = {name: _TABULAR for name in [
     "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in",
     "check_fit2d_predict1d", "check_estimators_fit_returns_self", "check_fit_score_takes_y",
     "check_readonly_memmap_input", "check_estimators_overwrite_params",
-    "check_dont_overwrite_parameters",
+    "check_dont_overwrite_parameters", "check_array_api_input",
 ]}
 
 

@@ -170,30 +170,37 @@ def _sine_basis(n, kmax, dtype, device):
     return basis.to(dtype=dtype, device=device)
 
 
-def _displacement(coeffs, n, temperature, *, dtype, device):
-    """Fields in pixels, tensor ``(B, 2, n, n)``: component 0 along the width, 1 along the height.
+def _displacement(coeffs, n, temperature, *, dtype, device, unit=1.0):
+    """Fields, tensor ``(B, n, n, 2)``: ``[..., 0]`` along the width, ``[..., 1]`` the height.
 
-    ``field[b, :, y, x] = sqrt(T) n sum_ij C[b, :, i, j] sin(i pi x/(n-1)) sin(j pi y/(n-1))``.
+    ``field[b, y, x, :] = unit sqrt(T) n sum_ij C[b, :, i, j] sin(i pi x/(n-1)) sin(j pi y/(n-1))``,
+    in pixels for ``unit=1``.  The components come last, as ``grid_sample`` reads its grid.
     """
-    coeffs = torch.as_tensor(coeffs, dtype=dtype, device=device)
+    # scaling the few coefficients is cheaper than scaling B n^2 field values
+    coeffs = torch.as_tensor(coeffs * (math.sqrt(temperature) * n * unit), dtype=dtype,
+                             device=device)
     basis = _sine_basis(n, coeffs.shape[-1], dtype, device)
-    field = torch.einsum("bcij,xi,yj->bcyx", coeffs, basis, basis)
-    return field * (math.sqrt(temperature) * n)
+    return torch.einsum("bcij,xi,yj->byxc", coeffs, basis, basis)
 
 
-def _remap(images, displacement, interpolation):
+def _remap(images, displacement, interpolation, *, normalized=False):
     """``out[b, :, y, x] = images[b, :, y - dy, x - dx]`` at clamped coordinates, via ``grid_sample``.
 
-    ``images`` is ``(B, C, H, W)`` and ``displacement`` ``(B, 2, H, W)`` in pixels.
+    ``images`` is ``(B, C, H, W)`` and ``displacement`` ``(B, H, W, 2)`` (``dx`` then
+    ``dy``) in pixels, or, with ``normalized``, already in ``grid_sample`` units
+    (``2 / (size - 1)`` per pixel).
     """
     height, width = images.shape[-2:]
     dtype, device = images.dtype, images.device
-    xs = torch.arange(width, dtype=dtype, device=device)
-    ys = torch.arange(height, dtype=dtype, device=device)
-    # normalized so that -1 and +1 are the centres of the corner pixels (align_corners=True)
-    grid_x = (xs[None, None, :] - displacement[:, 0]) * (2.0 / (width - 1)) - 1.0
-    grid_y = (ys[None, :, None] - displacement[:, 1]) * (2.0 / (height - 1)) - 1.0
-    grid = torch.stack([grid_x, grid_y], dim=-1)
+    # -1 and +1 are the centres of the corner pixels (align_corners=True)
+    base = torch.stack(torch.meshgrid(torch.linspace(-1, 1, width, dtype=dtype, device=device),
+                                      torch.linspace(-1, 1, height, dtype=dtype, device=device),
+                                      indexing="xy"), dim=-1)
+    if not normalized:
+        scale = torch.tensor([2.0 / (width - 1), 2.0 / (height - 1)], dtype=dtype, device=device)
+        displacement = displacement * scale
+    # one pass that also lays the grid out contiguously (einsum's output is strided)
+    grid = torch.sub(base, displacement)
     return F.grid_sample(images, grid, mode=interpolation, padding_mode="border", align_corners=True)
 
 
@@ -294,15 +301,18 @@ def random_diffeo(images, temperature, cutoff, *, interpolation="bilinear", rand
     rng = check_random_state(random_state)
     n = batch.shape[-1]
     coeffs = _draw_coefficients(batch.shape[0], cutoff, rng)
-    displacement = _displacement(coeffs, n, temperature, dtype=batch.dtype, device=batch.device)
+    # unless the caller wants pixels, the field comes in grid_sample's units: two passes fewer
+    unit = 1.0 if return_displacement else 2.0 / (n - 1)
+    field = _displacement(coeffs, n, temperature, dtype=batch.dtype, device=batch.device, unit=unit)
     if temperature == 0:
         # skip grid_sample: the normalize/unnormalize round trip is not exact in floating point
         deformed = batch.clone()
     else:
-        deformed = _remap(batch, displacement, interpolation)
+        deformed = _remap(batch, field, interpolation, normalized=not return_displacement)
     if not return_displacement:
         return restore(deformed)
-    disp = displacement if torch.is_tensor(images) else displacement.cpu().numpy()
+    field = field.permute(0, 3, 1, 2)
+    disp = field if torch.is_tensor(images) else field.cpu().numpy()
     return restore(deformed), disp
 
 
