@@ -1,0 +1,207 @@
+"""The ``skintrinsic`` command: profile datasets from the shell.
+
+::
+
+    skintrinsic                              # the built-in default: sklearn digits
+    skintrinsic profile DATA [--train] --out DIR
+    skintrinsic compare A B ... --out DIR
+
+DATA is a built-in name (``digits``, ``mnist``, a MedMNIST name such as
+``pneumoniamnist``), an ``.npz`` file (MedMNIST layout or plain ``X``/``y``), an
+IDX images file (its labels beside it or given with ``--labels``), or a folder of
+images with one sub-folder per class.
+
+This module only parses arguments, shows progress and turns errors into one
+line; the measuring is in :mod:`skintrinsic._report`.
+"""
+
+import argparse
+import os
+import sys
+
+from . import __version__
+
+_COMMANDS = ("profile", "compare")
+_EXIT_INPUT_ERROR = 1
+_EXIT_INTERRUPTED = 130
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _nonnegative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _add_common(parser):
+    data = parser.add_argument_group("data and task")
+    data.add_argument("--split", default=None, choices=("train", "val", "test"),
+                      help="split of a MedMNIST .npz or a built-in dataset (default: train for "
+                           "MedMNIST, test for mnist)")
+    data.add_argument("--task", default="binary", choices=("binary", "all"),
+                      help="'binary' (default): a balanced two-class task, as in Konz & "
+                           "Mazurowski; 'all': keep every class")
+    data.add_argument("--classes", nargs=2, metavar=("A", "B"), default=None,
+                      help="the two classes of the binary task (default: chosen by the "
+                           "dataset loader)")
+    data.add_argument("--n-samples", type=_positive_int, default=2000, metavar="N",
+                      help="use at most N images, balanced over classes (default: 2000)")
+    data.add_argument("--size", type=_positive_int, default=None, metavar="S",
+                      help="resize images to S x S (default: keep their resolution; the paper "
+                           "uses 224)")
+    data.add_argument("--data-home", default=None, metavar="DIR",
+                      help="folder of the built-in datasets (default: $SKINTRINSIC_DATA_HOME, "
+                           "else ~/skintrinsic_data)")
+    data.add_argument("--download", action="store_true",
+                      help="download a built-in dataset missing from the data folder")
+
+    est = parser.add_argument_group("estimators")
+    est.add_argument("--k", type=_positive_int, default=20,
+                     help="neighbours of the MLE (default: 20)")
+    est.add_argument("--n-bootstrap", type=_nonnegative_int, default=200, metavar="B",
+                     help="bootstrap replicates of the confidence intervals (default: 200)")
+    est.add_argument("--train", action="store_true",
+                     help="also train a small network: d_repr, test loss and an FGSM "
+                          "robustness curve")
+    est.add_argument("--epochs", type=_positive_int, default=5,
+                     help="training epochs with --train (default: 5)")
+    est.add_argument("--device", default="cpu",
+                     help="torch device: cpu (default), cuda or auto")
+    est.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", default="skintrinsic-report", metavar="DIR",
+                     help="folder for report.html, report.json, report.csv and the plots "
+                          "(default: ./skintrinsic-report)")
+    out.add_argument("--quiet", "-q", action="store_true",
+                     help="no progress bar (it is shown only on a terminal anyway)")
+    out.add_argument("--debug", action="store_true",
+                     help="show the full traceback of an error")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="skintrinsic",
+        description="Measure intrinsic properties of image datasets: intrinsic dimension "
+                    "(MLE, TwoNN) and label sharpness K_F; with --train also the dimension "
+                    "of a trained network's representation and its robustness.",
+        epilog="Without a command, 'skintrinsic' runs 'skintrinsic profile' on the built-in "
+               "digits dataset.")
+    parser.add_argument("--version", action="version", version=f"skintrinsic {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{profile,compare}")
+
+    profile = sub.add_parser(
+        "profile", help="measure one dataset",
+        description="Measure one dataset and write a report.")
+    profile.add_argument("data", nargs="?", default=None, metavar="DATA",
+                         help="built-in name (digits, mnist, pneumoniamnist, ...), .npz file, "
+                              "IDX images file or image folder (default: digits)")
+    profile.add_argument("--labels", default=None, metavar="FILE",
+                         help="labels for DATA when they are not inside it: an IDX labels file, "
+                              ".npy, or a text file with one label per line")
+    _add_common(profile)
+
+    compare = sub.add_parser(
+        "compare", help="measure several datasets side by side",
+        description="Measure several datasets with the same settings and put them in one "
+                    "table and one set of plots.")
+    compare.add_argument("data", nargs="+", metavar="DATA",
+                         help="two or more datasets (built-in names or paths)")
+    _add_common(compare)
+    return parser
+
+
+def _normalize_argv(argv):
+    """A bare ``skintrinsic`` (or one starting with a dataset or an option) means ``profile``."""
+    if not argv:
+        return ["profile"]
+    if argv[0] in _COMMANDS or argv[0] in ("-h", "--help", "--version"):
+        return argv
+    return ["profile", *argv]
+
+
+class _Stages:
+    """Drives the progress bar: each new stage completes the previous one."""
+
+    def __init__(self, bar):
+        self.bar = bar
+        self.started = False
+
+    def begin(self, description):
+        if self.started:
+            self.bar.update(1)
+        self.started = True
+        if description is not None:
+            self.bar.set_description(description)
+
+
+def _run(args):
+    # heavy imports (torch, pandas, matplotlib) only once the arguments are known to be valid
+    from tqdm.auto import tqdm
+
+    from . import _report
+
+    sources = [args.data] if args.command == "profile" else list(args.data)
+    if args.command == "profile" and sources == [None]:
+        sources = [_report.DEFAULT_SOURCE]
+    settings = _report.Settings(
+        k=args.k, n_bootstrap=args.n_bootstrap, n_samples=args.n_samples, task=args.task,
+        classes=tuple(args.classes or ()), size=args.size, split=args.split, download=args.download,
+        train=args.train,
+        epochs=args.epochs, device=args.device, random_state=args.seed)
+    labels = getattr(args, "labels", None)
+
+    n_stages = (1 + _report.n_steps(settings)) * len(sources) + 1
+    # disable=None: a bar only on a terminal, so logs and pipes get clean one-line errors
+    with tqdm(total=n_stages, disable=True if args.quiet else None, file=sys.stderr, leave=False,
+              bar_format="{desc:<36.36}{percentage:3.0f}%|{bar:20}| {elapsed}") as bar:
+        stages = _Stages(bar)
+        datasets = []
+        for source in sources:
+            stages.begin(f"{source}: loading")
+            datasets.append(_report.load_dataset(source, settings, labels=labels,
+                                                 data_home=args.data_home))
+        _report.check_distinct_names(datasets)
+        report = _report.build_report(datasets, settings, stage=stages.begin)
+        stages.begin("writing the report")
+        title = f"skintrinsic {args.command}: " + ", ".join(d.name for d in datasets)
+        path = _report.write_report(report, args.out, title=title)
+        stages.begin(None)
+
+    for line in _report.summary_lines(report):
+        print(line)
+    print(f"Report written to {os.path.abspath(path)} "
+          f"(with report.json, report.csv and the PNG plots in {os.path.abspath(args.out)})")
+    return 0
+
+
+def main(argv=None):
+    """Entry point of the ``skintrinsic`` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(_normalize_argv(argv))
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("skintrinsic: interrupted", file=sys.stderr)
+        return _EXIT_INTERRUPTED
+    except Exception as exc:  # every failure is one line; --debug shows the traceback
+        if args.debug:
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if not isinstance(exc, (ValueError, TypeError, OSError)):
+            message = (f"unexpected {type(exc).__name__}: {message} (rerun with --debug for "
+                       "the traceback and report it)")
+        print(f"skintrinsic: error: {message}", file=sys.stderr)
+        return _EXIT_INPUT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
