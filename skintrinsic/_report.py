@@ -407,53 +407,45 @@ def measure(data, settings, *, notes, step=lambda name: None):
 
 def _train_and_probe(data, settings, *, notes, step):
     """Train a small network: d_repr of its penultimate layer, test loss, robustness curve."""
-    import torch
-    from sklearn.metrics import accuracy_score, log_loss
     from sklearn.model_selection import train_test_split
 
+    from .dimension import IntrinsicDimension
     from .nets import ImageClassifier
     from .representation import RepresentationDimension
     from .robustness import robustness_curve
 
     X = _as_nchw(data.X).astype(np.float32)
-    y = np.asarray(data.y)
+    _, codes = np.unique(data.y, return_inverse=True)  # any label type, as 0..C-1
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=settings.test_size, stratify=y, random_state=settings.random_state)
+        X, codes, test_size=settings.test_size, stratify=codes,
+        random_state=settings.random_state)
     step("training")
-    torch.manual_seed(settings.random_state)
     clf = ImageClassifier(arch=settings.arch, max_epochs=settings.epochs,
-                          random_state=settings.random_state, device=settings.device, verbose=0)
+                          random_state=settings.random_state, device=settings.device)
     _fit_quiet(clf, X_train, y_train, notes=notes, dataset=data.name)
-    proba = clf.predict_proba(X_test)
-    loss = log_loss(y_test, proba, labels=clf.classes_)
-    accuracy = accuracy_score(y_test, clf.classes_[proba.argmax(axis=1)])
-    step("d_repr")
-    from .dimension import IntrinsicDimension
-
-    rep = RepresentationDimension(
-        clf, estimator=IntrinsicDimension("twonn", n_bootstrap=settings.n_bootstrap,
-                                          confidence_level=settings.confidence_level,
-                                          random_state=settings.random_state),
-        prefit=True)
-    _fit_quiet(rep, X_train, y_train, notes=notes, dataset=data.name)
-    profile = rep.profile_.iloc[-1]
     n_train = len(y_train)
-    rows = [
-        _row(data.name, "d_repr", f"TwoNN ({profile['layer']})", rep.dimension_,
-             (profile["ci_low"], profile["ci_high"])),
-        _row(data.name, "test_loss", f"{settings.arch}, N={n_train}", loss),
-        _row(data.name, "test_accuracy", f"{settings.arch}, N={n_train}", accuracy),
-    ]
+    rows = [_row(data.name, "test_loss", f"{settings.arch}, N={n_train}",
+                 clf.loss_score(X_test, y_test)),
+            _row(data.name, "test_accuracy", f"{settings.arch}, N={n_train}",
+                 clf.score(X_test, y_test))]
+    step("d_repr")
+    twonn = IntrinsicDimension("twonn", n_bootstrap=settings.n_bootstrap,
+                               confidence_level=settings.confidence_level,
+                               device=settings.device, random_state=settings.random_state)
+    rep = _fit_quiet(RepresentationDimension(clf, estimator=twonn, prefit=True), X_train,
+                     y_train, notes=notes, dataset=data.name)
+    layer = rep.profile_.set_index("layer").loc[rep.layer_]
+    rows.insert(0, _row(data.name, "d_repr", f"TwoNN ({rep.layer_})", rep.dimension_,
+                        (layer["ci_low"], layer["ci_high"])))
     step("robustness")
-    low, high = float(X.min()), float(X.max())
+    # clip to the preprocessed pixel range, so that epsilon is a fraction of [0, 255]
     curve = robustness_curve(clf, X_test, y_test, list(settings.epsilons), attack="fgsm",
-                             bounds=(low, high), device=settings.device,
-                             random_state=settings.random_state)
+                             bounds=(0.0, 255.0), random_state=settings.random_state)
     curve.insert(0, "dataset", data.name)
-    eps2 = curve.loc[np.isclose(curve["epsilon"], 2 / 255)]
-    if len(eps2):
+    at_reference = curve[np.isclose(curve["epsilon"], 2 / 255)]
+    if len(at_reference):
         rows.append(_row(data.name, "delta_loss", "FGSM, eps=2/255",
-                         eps2["delta_loss"].iloc[0]))
+                         at_reference["delta_loss"].iloc[0]))
     return rows, curve
 
 

@@ -163,7 +163,7 @@ def test_idx_pair_with_and_without_labels_flag(tmp_path, data_home):
     assert [r["value"] for r in a["measures"]] == [r["value"] for r in b["measures"]]
 
 
-def test_image_folder(tmp_path, data_home):
+def test_image_folder_with_training(tmp_path, data_home):
     from PIL import Image
 
     with np.load(data_home / "pneumoniamnist.npz") as npz:
@@ -173,11 +173,26 @@ def test_image_folder(tmp_path, data_home):
         (root / folder).mkdir(parents=True)
         for i in np.flatnonzero(y == label)[:40]:
             Image.fromarray(X[i]).save(root / folder / f"{i}.png")
-    proc = run("profile", root, "--out", "rep", "--n-bootstrap", 0, cwd=tmp_path)
-    report, m = measures(tmp_path / "rep")
+    proc = run("profile", root, "--train", "--epochs", 1, "--out", "rep", "--n-bootstrap", 20,
+               cwd=tmp_path)
+    out = tmp_path / "rep"
+    report, m = measures(out)
     assert report["datasets"][0]["classes"] == "normal (40), pneumonia (40)"
-    assert "xrays" in proc.stdout
-    assert m[("xrays", "d_data", "MLE")]["ci_low"] is None  # no bootstrap asked: no interval
+    assert "xrays" in proc.stdout and "d_repr" in proc.stdout
+    assert (out / "robustness.png").stat().st_size > 0
+    curve = np.genfromtxt(out / "robustness.csv", delimiter=",", names=True, dtype=None,
+                          encoding=None)
+    # two independent computations of the clean test set agree: the report's test loss and
+    # accuracy, and the robustness curve's clean values
+    np.testing.assert_allclose(curve["clean_loss"],
+                               m[("xrays", "test_loss", "small_cnn,")]["value"], rtol=1e-5)
+    np.testing.assert_allclose(curve["clean_accuracy"],
+                               m[("xrays", "test_accuracy", "small_cnn,")]["value"])
+    assert curve["epsilon"][0] == 0 and curve["delta_loss"][0] == 0
+    assert curve["delta_loss"][-1] > 0  # an attack of 8/255 raises the loss
+    d_repr = m[("xrays", "d_repr", "TwoNN")]
+    assert 0 < d_repr["value"] and d_repr["ci_low"] <= d_repr["value"] <= d_repr["ci_high"]
+    assert m[("xrays", "delta_loss", "FGSM,")]["value"] == curve["delta_loss"][2]
 
 
 def test_compare_builtin_names_and_html_in_chromium(tmp_path, data_home):
