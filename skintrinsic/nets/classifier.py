@@ -18,7 +18,6 @@ from skorch import NeuralNet, NeuralNetClassifier
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
-    HasMethods,
     Integral,
     Interval,
     Options,
@@ -275,7 +274,10 @@ default="small_cnn"
             self._device_requested_ = checked  # skorch already warned about the fallback
 
     def _validate_params(self):
-        super()._validate_params()  # skorch: names of the **kwargs
+        # skorch checks the names of **kwargs against the prefixes its components register
+        # when initialised; before that (fit's own check) "optimizer__..." would look unknown
+        if "optimizer" in self.prefixes_:
+            super()._validate_params()
         params = {key: getattr(self, key) for key in self._parameter_constraints}
         params["device"] = self.__dict__.get("_device_requested_", "cpu")
         validate_parameter_constraints(self._parameter_constraints, params,
@@ -435,7 +437,7 @@ default="small_cnn"
     # ------------------------------------------------------------------ training
     @contextlib.contextmanager
     def _seeded(self):
-        """Seed torch (forked RNG) from ``random_state``; yield the subset's seed (None: unseeded)."""
+        """Seed torch (a forked RNG) from ``random_state``; yield the seed of the subset."""
         if self.random_state is None:
             yield None
             return

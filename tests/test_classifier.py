@@ -1,0 +1,263 @@
+"""ImageClassifier: digits accuracy, train_size sweeps, seeding, shapes, sklearn compatibility."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import log_loss
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from torch import nn
+
+from skintrinsic.nets import ImageClassifier, stratified_subset
+
+
+class MLP(nn.Module):
+    """A module for flat rows: the sklearn checks feed 2-10 features, far from images."""
+
+    penultimate_layer = "hidden"
+
+    def __init__(self, input_shape, n_classes, hidden=16):
+        super().__init__()
+        self.hidden = nn.Linear(int(np.prod(input_shape)), hidden)
+        self.act = nn.ReLU()
+        self.out = nn.Linear(hidden, n_classes)
+
+    def forward(self, x):
+        return self.out(self.act(self.hidden(x.flatten(1))))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16).astype(np.float32).reshape(-1, 8, 8)
+    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X_train, _, y_train, _ = digits
+    return ImageClassifier(random_state=0).fit(X_train, y_train)
+
+
+def test_small_cnn_learns_digits(digits, fitted):
+    _, X_test, _, y_test = digits
+    assert fitted.score(X_test, y_test) >= 0.95
+    assert fitted.classes_.tolist() == list(range(10))
+    assert fitted.train_indices_.tolist() == list(range(len(digits[2])))
+
+
+def test_loss_score_is_mean_cross_entropy(digits, fitted):
+    _, X_test, _, y_test = digits
+    loss = fitted.loss_score(X_test, y_test)
+    assert loss == pytest.approx(log_loss(y_test, fitted.predict_proba(X_test)), rel=1e-4)
+    with torch.no_grad():
+        logits = fitted.module_.eval()(torch.as_tensor(X_test[:, None]))
+    manual = -torch.log_softmax(logits.double(), 1)[np.arange(len(y_test)), y_test].mean()
+    assert loss == pytest.approx(float(manual), rel=1e-6)
+
+
+def test_grid_search_over_train_size_lowers_the_loss(digits):
+    X_train, _, y_train, _ = digits
+    sizes = [40, 120, 500]
+    search = GridSearchCV(ImageClassifier(max_epochs=10, batch_size=16, random_state=0),
+                          {"train_size": sizes}, scoring="neg_log_loss", cv=2, refit=False)
+    search.fit(X_train, y_train)
+    results = search.cv_results_
+    assert [p["train_size"] for p in results["params"]] == sizes
+    losses = -results["mean_test_score"]
+    assert np.all(np.diff(losses) < 0), losses
+
+
+def test_train_size_is_a_seeded_stratified_subset(digits):
+    X, _, y, _ = digits
+    clf = ImageClassifier(max_epochs=1, train_size=0.25, random_state=3).fit(X, y)
+    idx = clf.train_indices_
+    assert idx.size == int(0.25 * len(y)) and np.all(np.diff(idx) > 0)
+    counts = np.bincount(y[idx], minlength=10)
+    expected = np.bincount(y, minlength=10) * idx.size / len(y)
+    assert np.all(np.abs(counts - expected) <= 1)
+    again = clone(clf).fit(X, y)
+    np.testing.assert_array_equal(again.train_indices_, idx)
+    other = clone(clf).set_params(random_state=4).fit(X, y)
+    assert not np.array_equal(other.train_indices_, idx)
+    assert ImageClassifier(max_epochs=1, train_size=50).fit(X, y).train_indices_.size == 50
+
+
+def test_stratified_subset_allocation():
+    y = np.array([0] * 50 + [1] * 30 + [2] * 20)
+    # one per class, then 17 places shared over capacities 49/29/19 (sum 97):
+    # 8.59, 5.08, 3.33 -> floors 8, 5, 3 and the spare place to the largest remainder (class 0)
+    idx = stratified_subset(y, 20, random_state=0)
+    assert np.bincount(y[idx]).tolist() == [1 + 9, 1 + 5, 1 + 3]
+    # 8 places: 4.04, 2.39, 1.57 -> 4, 2, 1 and the spare place to class 2
+    assert np.bincount(y[stratified_subset(y, 11, random_state=0)]).tolist() == [5, 3, 3]
+    assert stratified_subset(y, 100, random_state=0).tolist() == list(range(100))
+    tiny = stratified_subset(y, 3, random_state=0)
+    assert sorted(y[tiny].tolist()) == [0, 1, 2]
+    with pytest.raises(ValueError, match="between 3"):
+        stratified_subset(y, 2)
+
+
+def test_seeded_fit_is_reproducible_and_leaves_global_rng(digits):
+    X, X_test, y, _ = digits
+    state = torch.get_rng_state()
+    a = ImageClassifier(max_epochs=2, random_state=7).fit(X[:300], y[:300])
+    assert torch.equal(state, torch.get_rng_state())
+    b = ImageClassifier(max_epochs=2, random_state=7).fit(X[:300], y[:300])
+    np.testing.assert_array_equal(a.predict_proba(X_test), b.predict_proba(X_test))
+    c = ImageClassifier(max_epochs=2, random_state=8).fit(X[:300], y[:300])
+    assert not np.allclose(a.predict_proba(X_test), c.predict_proba(X_test))
+
+
+def test_paper_optimizer_defaults(digits):
+    X, _, y, _ = digits
+    for arch, lr in (("small_cnn", 1e-3), ("resnet18", 1e-3), ("vgg13", 1e-4)):
+        net = ImageClassifier(arch, width=0.0625, depth=1, max_epochs=0).fit(X[:40], y[:40])
+        group = net.optimizer_.param_groups[0]
+        assert isinstance(net.optimizer_, torch.optim.Adam)
+        assert (group["lr"], group["weight_decay"]) == (lr, 1e-4)
+        assert isinstance(net.criterion_, nn.CrossEntropyLoss) and net.train_split is None
+    net = ImageClassifier(lr=0.01, optimizer__weight_decay=0.0, max_epochs=0).fit(X[:40], y[:40])
+    assert (net.optimizer_.param_groups[0]["lr"], net.optimizer_.param_groups[0]["weight_decay"]) \
+        == (0.01, 0.0)
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "vgg16"])
+def test_paper_architectures_train_on_grayscale_28(arch):
+    rng = np.random.default_rng(0)
+    X = rng.random((16, 28, 28), dtype=np.float32)
+    y = np.repeat(["cat", "dog"], 8)
+    clf = ImageClassifier(arch, width=0.0625, depth=1, max_epochs=1, batch_size=8,
+                          random_state=0).fit(X, y)
+    assert clf.module_.conv1.in_channels == 1 if arch == "resnet18" else True
+    assert set(clf.predict(X)) <= {"cat", "dog"}
+    assert clf.predict_proba(X).shape == (16, 2)
+    assert clf.extract_features(X[:3]).shape[0] == 3
+
+
+def test_input_layouts(digits):
+    X, _, y, _ = digits
+    X, y = X[:60], y[:60]
+    four_d = ImageClassifier(max_epochs=1, random_state=0).fit(X[:, None], y)
+    flat_square = ImageClassifier(max_epochs=1, random_state=0).fit(X.reshape(60, -1), y)
+    flat_shaped = ImageClassifier(max_epochs=1, image_shape=(1, 8, 8), random_state=0).fit(
+        X.reshape(60, -1), y)
+    three_d = ImageClassifier(max_epochs=1, random_state=0).fit(X, y)
+    for net in (four_d, flat_square, flat_shaped, three_d):
+        assert net.image_shape_ == (1, 8, 8) and net.n_features_in_ == 64
+    np.testing.assert_allclose(three_d.predict_proba(X), four_d.predict_proba(X[:, None]),
+                               rtol=1e-5)
+    rgb = ImageClassifier(max_epochs=1).fit(np.repeat(X[:, None], 3, axis=1), y)
+    assert rgb.image_shape_ == (3, 8, 8) and rgb.module_.features[0].in_channels == 3
+    X_copy = X.copy()
+    ImageClassifier(max_epochs=1).fit(X, y)
+    np.testing.assert_array_equal(X, X_copy)
+
+
+def test_clear_errors(digits):
+    X, _, y, _ = digits
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        ImageClassifier(max_epochs=1).fit(X[:10], np.zeros(10))
+    with pytest.raises(ValueError, match="requires y"):
+        ImageClassifier(max_epochs=1).fit(X[:10], None)
+    with pytest.raises(ValueError, match="not a square image"):
+        ImageClassifier(max_epochs=1).fit(X.reshape(len(X), -1)[:, :60], y)
+    with pytest.raises(ValueError, match="image_shape"):
+        ImageClassifier(max_epochs=1, image_shape=(2, 8, 8)).fit(X.reshape(len(X), -1), y)
+    with pytest.raises(ValueError, match="Channels-last"):
+        ImageClassifier(max_epochs=1).fit(np.zeros((10, 28, 28, 3), np.float32), y[:10])
+    with pytest.raises(ValueError, match="at least 8x8"):
+        ImageClassifier(max_epochs=1).fit(np.zeros((10, 4, 4), np.float32), y[:10])
+    with pytest.raises(ValueError, match="more samples than"):
+        ImageClassifier(max_epochs=1, train_size=5000).fit(X, y)
+    with pytest.raises(ValueError, match="between 10"):
+        ImageClassifier(max_epochs=1, train_size=5).fit(X, y)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        if torch.cuda.is_available():  # pragma: no cover - the CI has no GPU
+            raise ValueError("CUDA is not available (skipped on GPU machines)")
+        ImageClassifier(max_epochs=1, device="cuda").fit(X[:20], y[:20])
+    with pytest.raises(NotFittedError):
+        ImageClassifier().predict(X)
+    net = ImageClassifier(max_epochs=1).fit(X[:40], y[:40])
+    with pytest.raises(ValueError, match="image shape"):
+        net.predict(np.zeros((2, 1, 16, 16), np.float32))
+    with pytest.raises(ValueError, match="not among the classes"):
+        net.loss_score(X[:3], [0, 1, 99])
+
+
+def test_device_auto_and_params_stored_as_given(digits):
+    X, _, y, _ = digits
+    net = ImageClassifier(device="auto", width=0.5, train_size=0.5, module__dropout=None)
+    params = net.get_params()
+    assert params["device"] == "auto" and params["module__dropout"] is None
+    assert "_params_to_validate" not in params
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert net.device.type == expected
+    twin = clone(net)
+    assert twin.get_params()["device"] == "auto" and twin.width == 0.5
+    net.set_params(device="cpu")
+    assert net.get_params()["device"] == "cpu"
+
+
+def test_pickle_round_trip(digits, fitted):
+    _, X_test, _, _ = digits
+    loaded = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), fitted.predict_proba(X_test))
+    assert loaded.get_params()["device"] == "cpu"
+    np.testing.assert_array_equal(loaded.train_indices_, fitted.train_indices_)
+
+
+def test_custom_criterion_and_module(digits):
+    X, X_test, y, y_test = digits
+    hinge = ImageClassifier(criterion=nn.MultiMarginLoss, max_epochs=5, random_state=0).fit(X, y)
+    assert isinstance(hinge.criterion_, nn.MultiMarginLoss)
+    assert hinge.score(X_test, y_test) > 0.8
+    assert np.isfinite(hinge.loss_score(X_test, y_test))
+    mlp = ImageClassifier(module=MLP, module__hidden=8, max_epochs=2).fit(X, y)
+    assert mlp.module_.hidden.in_features == 64 and mlp.module_.out.out_features == 10
+    assert mlp.extract_features(X[:4]).shape == (4, 8)
+
+
+def test_set_params_on_module_rebuilds_it(digits):
+    X, _, y, _ = digits
+    net = ImageClassifier(max_epochs=1, random_state=0).fit(X[:50], y[:50])
+    before = net.module_
+    net.set_params(module__width=0.5)  # skorch re-initialises the module: weights are dropped
+    assert net.module_ is not before and net.module_.classifier[0].out_features == 64
+
+
+def test_partial_fit_continues_training(digits):
+    X, _, y, _ = digits
+    net = ImageClassifier(max_epochs=1, random_state=0)
+    net.partial_fit(X[:200], y[:200], classes=np.arange(10))
+    first = net.history[-1, "train_loss"]
+    weights = net.module_.classifier[0].weight.detach().clone()
+    for _ in range(3):
+        net.partial_fit(X[:200], y[:200])
+    assert len(net.history) == 4 and net.history[-1, "train_loss"] < first
+    assert not torch.equal(weights, net.module_.classifier[0].weight)
+
+
+@parametrize_with_checks(
+    [ImageClassifier(module=MLP, max_epochs=2, random_state=0)],
+    expected_failed_checks=lambda est: {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_; "
+            "ImageClassifier keeps skorch's base class"),
+    },
+)
+@pytest.mark.filterwarnings(
+    # skorch builds callbacks inside set_params, so check_set_params' fuzz values (inf for
+    # `callbacks`) raise there; sklearn only warns about it
+    "ignore:TypeError occurred during set_params:UserWarning",
+    "ignore:Estimator's parameters changed after set_params:UserWarning",
+)
+def test_sklearn_compatible(estimator, check):
+    # ImageClassifier's own networks take images of 8x8 and more, and the checks pass 2-10
+    # features: they run on a user module for flat rows, which exercises the same plumbing
+    check(estimator)
