@@ -11,6 +11,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import log_loss
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from skorch.callbacks import EpochScoring
+from skorch.dataset import ValidSplit
 from torch import nn
 
 from skintrinsic.nets import ImageClassifier, stratified_subset
@@ -217,10 +219,39 @@ def test_custom_criterion_and_module(digits):
     hinge = ImageClassifier(criterion=nn.MultiMarginLoss, max_epochs=5, random_state=0).fit(X, y)
     assert isinstance(hinge.criterion_, nn.MultiMarginLoss)
     assert hinge.score(X_test, y_test) > 0.8
-    assert np.isfinite(hinge.loss_score(X_test, y_test))
+    proba = hinge.predict_proba(X_test)  # the softmax of the hinge scores
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    assert hinge.loss_score(X_test, y_test) == pytest.approx(log_loss(y_test, proba), rel=1e-4)
     mlp = ImageClassifier(module=MLP, module__hidden=8, max_epochs=2).fit(X, y)
     assert mlp.module_.hidden.in_features == 64 and mlp.module_.out.out_features == 10
     assert mlp.extract_features(X[:4]).shape == (4, 8)
+
+
+def test_classes_in_any_order_and_loading_weights(digits, fitted, tmp_path):
+    X, X_test, y, _ = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                      "nine"])
+    net = ImageClassifier(max_epochs=1, classes=names, random_state=0).fit(X[:300], names[y[:300]])
+    assert net.classes_.tolist() == names.tolist()  # as given, not sorted
+    np.testing.assert_array_equal(net.predict(X_test), names[net.predict_proba(X_test).argmax(1)])
+    # skorch's save/load workflow: initialize from image_shape and classes, then load weights
+    fitted.save_params(f_params=tmp_path / "w.pt")
+    fresh = ImageClassifier(image_shape=(8, 8), classes=np.arange(10)).initialize()
+    fresh.load_params(f_params=tmp_path / "w.pt")
+    np.testing.assert_allclose(fresh.predict_proba(X_test), fitted.predict_proba(X_test),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="call fit, or pass image_shape and classes"):
+        ImageClassifier().initialize()
+
+
+def test_validation_split_and_scoring_callbacks(digits):
+    X, _, y, _ = digits
+    score = EpochScoring("neg_log_loss", on_train=True, name="train_ll")
+    net = ImageClassifier(max_epochs=2, train_split=ValidSplit(5), callbacks=[("ll", score)],
+                          random_state=0).fit(X[:300], y[:300])
+    assert 0 < net.history[-1, "valid_acc"] <= 1 and net.history[-1, "valid_loss"] > 0
+    # the callback scores the cached training outputs: minus the batch-weighted train loss
+    assert net.history[-1, "train_ll"] == pytest.approx(-net.history[-1, "train_loss"], rel=1e-4)
 
 
 def test_set_params_on_module_rebuilds_it(digits):

@@ -63,7 +63,16 @@ def resolve_layers(model, layers):
 
 
 def layer_depth(model, name):
-    """Position of layer ``name`` among ``layer_names(model)`` (registration order)."""
+    """Position of layer ``name`` among ``layer_names(model)`` (registration order).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skintrinsic.nets import layer_depth
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    >>> [layer_depth(net, name) for name in ("0", "2")]
+    [0, 2]
+    """
     get_layer(model, name)
     return layer_names(model).index(name)
 

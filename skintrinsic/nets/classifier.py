@@ -8,6 +8,7 @@ it is a learning curve.
 """
 
 import contextlib
+import functools
 import inspect
 import math
 import numbers
@@ -15,6 +16,7 @@ import numbers
 import numpy as np
 import torch
 from skorch import NeuralNet, NeuralNetClassifier
+from skorch.utils import is_dataset
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
@@ -135,8 +137,8 @@ default="small_cnn"
         ``train_indices_``; ``GridSearchCV(net, {"train_size": [...]})``
         sweeps the training-set size.
     criterion : torch criterion class or instance, default=torch.nn.CrossEntropyLoss
-        Takes the module's logits; e.g. ``torch.nn.MultiMarginLoss`` for a
-        hinge loss.
+        Takes the module's scores; e.g. ``torch.nn.MultiMarginLoss`` for a
+        hinge loss.  ``predict_proba`` is the softmax of the scores either way.
     optimizer : torch optimizer class, default=torch.optim.Adam
     lr : float or "auto", default="auto"
         "auto": the paper's 1e-4 for VGG, 1e-3 otherwise.
@@ -400,13 +402,17 @@ default="small_cnn"
     def _images(self, X):
         """Validate new samples against the fitted shape and give them the module's shape."""
         check_is_fitted(self)
+        if is_dataset(X):  # skorch's scoring callbacks pass the (already shaped) split datasets
+            return X
         X = validate_images(self, X, reset=False, dtype=(np.float32, np.float64))
         return self._as_input(X)
 
     def _encode(self, y):
+        """Labels -> positions in ``classes_`` (which a user may give in any order)."""
         classes = self.classes_
-        codes = np.searchsorted(classes, y)
-        codes = np.clip(codes, 0, classes.size - 1)
+        order = np.argsort(classes, kind="stable")
+        pos = np.clip(np.searchsorted(classes[order], y), 0, classes.size - 1)
+        codes = order[pos]
         unknown = classes[codes] != y
         if np.any(unknown):
             raise ValueError(
@@ -498,8 +504,22 @@ default="small_cnn"
                            fit_params=fit_params, classes=classes)
 
     # ------------------------------------------------------------------ prediction
+    def _get_predict_nonlinearity(self):
+        # skorch's "auto" is the identity for criteria it does not know (a hinge loss, say);
+        # the networks here return scores, so their softmax is taken unless the module returns
+        # probabilities itself (NLLLoss, BCELoss: skorch's own handling)
+        nonlin = super()._get_predict_nonlinearity()
+        criterion = getattr(self.criterion_, "_orig_mod", self.criterion_)
+        if self.predict_nonlinearity == "auto" and not isinstance(
+                criterion, (torch.nn.NLLLoss, torch.nn.BCELoss, torch.nn.BCEWithLogitsLoss)):
+            return functools.partial(torch.softmax, dim=-1)
+        return nonlin
+
     def predict_proba(self, X):
-        """Class probabilities (softmax of the logits for the cross-entropy criterion).
+        """Class probabilities: the softmax of the network's scores, whatever the criterion.
+
+        With ``criterion=torch.nn.NLLLoss`` the module's output is taken as
+        probabilities (as in skorch); ``predict_nonlinearity`` overrides both.
 
         Parameters
         ----------
