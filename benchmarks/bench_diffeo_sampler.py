@@ -106,7 +106,8 @@ def main():
 
 def summary(rows):
     """Which cases reach the 20x target, said plainly."""
-    met = [f"{b}x{n}x{n}" for b, n, t_vec, t_loop, t_ref in rows if min(t_loop, t_ref) / t_vec >= 20]
+    met = [f"{b}x{n}x{n}" for b, n, t_vec, t_loop, t_ref in rows
+           if min(t_loop, t_ref) / t_vec >= 20]
     missed = [(f"{b}x{n}x{n}", min(t_loop, t_ref) / t_vec) for b, n, t_vec, t_loop, t_ref in rows
               if min(t_loop, t_ref) / t_vec < 20]
     text = f"Against the faster of the two loops, 20x or more for: {', '.join(met) or 'none'}."
@@ -124,7 +125,8 @@ def write_section(rows, args):
         "",
         "`benchmarks/bench_diffeo_sampler.py`: deform B images of n x n pixels (float32, one "
         f"channel), each by its own field, c = {args.cutoff}, T = T(delta=1). Best of "
-        f"{args.repeats} runs after a warm-up, the methods taking turns; CPU, {args.threads} torch thread(s); "
+        f"{args.repeats} runs after a warm-up, the methods taking turns; CPU, "
+        f"{args.threads} torch thread(s); "
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}.",
         "",
         "| B | n | vectorized (ms) | loop, ours (ms) | speed-up | loop, reference style (ms) "

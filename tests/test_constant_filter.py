@@ -86,7 +86,8 @@ def test_d_on_the_ring_matches_a_torch_network_probed_by_diffeo_sensitivity(stri
 def test_d_on_the_open_line_matches_a_torch_network():
     n, layers = 32, 4
     with torch.no_grad():
-        f = torch_constant_cnn(layers, 1, periodic=False)(torch.eye(n, dtype=torch.float64)[:, None])
+        net = torch_constant_cnn(layers, 1, periodic=False)
+        f = net(torch.eye(n, dtype=torch.float64)[:, None])
     f = f[:, 0].numpy()
     assert f.shape == (n, n - layers)
     step = ((f[1:] - f[:-1]) ** 2).sum(1)

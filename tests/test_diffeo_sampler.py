@@ -1,4 +1,4 @@
-"""Random diffeomorphisms, matched noise and sparse moves against closed forms and hand-written oracles."""
+"""Random diffeomorphisms, matched noise and sparse moves against closed forms and oracles."""
 
 import math
 
@@ -82,7 +82,7 @@ def test_mode_counts(cutoff, count):
 
 
 def test_coefficient_variances_recovered_by_discrete_sine_transform():
-    """Project fields back on the sine basis: variance 1/(i^2+j^2) inside the mode set, 0 outside."""
+    """Fields projected on the sine basis: variance 1/(i^2+j^2) in the mode set, 0 outside."""
     n, c, T = 16, 3, 1.0
     X = np.zeros((3000, 1, n, n))
     _, disp = random_diffeo(X, T, c, random_state=0, return_displacement=True)
@@ -144,7 +144,8 @@ def test_remap_matches_hand_written_bilinear_including_clamping():
     rng = np.random.default_rng(2)
     img = rng.random((3, 1, 7, 7))
     disp = rng.normal(scale=3.0, size=(3, 2, 7, 7))  # large: many reads fall outside and clamp
-    out = _remap(torch.from_numpy(img), torch.from_numpy(disp).permute(0, 2, 3, 1), "bilinear").numpy()
+    field = torch.from_numpy(disp).permute(0, 2, 3, 1)  # _remap takes the components last
+    out = _remap(torch.from_numpy(img), field, "bilinear").numpy()
     for b in range(3):
         np.testing.assert_allclose(out[b, 0], reference_bilinear(img[b, 0], disp[b, 0], disp[b, 1]),
                                    atol=1e-12)
@@ -155,7 +156,8 @@ def test_nearest_reads_the_closest_clamped_pixel():
     img = rng.random((2, 1, 6, 6))
     disp = rng.uniform(-2.3, 2.3, size=(2, 2, 6, 6))
     disp[np.abs(disp - np.round(disp) - 0.5) < 1e-3] += 0.01  # no exact half-pixel ties
-    out = _remap(torch.from_numpy(img), torch.from_numpy(disp).permute(0, 2, 3, 1), "nearest").numpy()
+    out = _remap(torch.from_numpy(img), torch.from_numpy(disp).permute(0, 2, 3, 1),
+                 "nearest").numpy()
     ys, xs = np.meshgrid(np.arange(6), np.arange(6), indexing="ij")
     for b in range(2):
         sx = np.clip(np.rint(xs - disp[b, 0]), 0, 5).astype(int)
@@ -239,7 +241,8 @@ def test_matched_noise_norms_are_exact_in_float64():
                                atol=1e-14)
     assert np.all(eta[0] == 0)
     # Gaussian direction: isotropic, uncorrelated with the deformation
-    cos = np.einsum("ij,ij->i", eta[1:].reshape(49, -1), (Y - X)[1:].reshape(49, -1)) / target[1:] ** 2
+    flat_eta, flat_move = eta[1:].reshape(49, -1), (Y - X)[1:].reshape(49, -1)
+    cos = np.einsum("ij,ij->i", flat_eta, flat_move) / target[1:] ** 2
     assert np.abs(cos).mean() < 0.1
     t = matched_noise(torch.from_numpy(X).float(), torch.from_numpy(Y).float(), random_state=1)
     assert t.dtype == torch.float32

@@ -90,7 +90,8 @@ def test_d_matches_brute_force_for_every_layer(images, aggregation):
     x0 = torch.from_numpy(images).float()
     x1 = torch.from_numpy(roll(images)).float()
     with torch.no_grad():
-        feats = {"1": lambda x: net[1](net[0](x)), "4": lambda x: net[4](net[3](net[2](net[1](net[0](x))))),
+        feats = {"1": lambda x: net[1](net[0](x)),
+                 "4": lambda x: net[4](net[3](net[2](net[1](net[0](x))))),
                  "output": net}
         for name, f in feats.items():
             F0 = f(x0).reshape(40, -1).numpy()

@@ -1,4 +1,4 @@
-"""A small CNN trained on the scale-detection task: well above chance, and more stable (lower R_f)."""
+"""A small CNN trained on scale detection: well above chance, and more stable (lower R_f)."""
 
 import numpy as np
 import pytest

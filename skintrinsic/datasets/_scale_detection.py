@@ -1,4 +1,4 @@
-"""The scale-detection task of Tomasini et al. (2023): is the distance between two active pixels small?
+"""The scale-detection task of Tomasini et al. (2023): are two active pixels close?
 
 Each sample is zero except at two active sites.  Its label is +1 ("close")
 when the sites are nearer than ``xi - gap/2`` and -1 ("far") when they are at

@@ -44,10 +44,11 @@ def _layer_maps(n_input, n_layers, stride, filter_size, boundary):
         length = A.shape[0]
         if boundary == "periodic":
             if length % stride:
+                tile = stride**n_layers
                 raise ValueError(
                     f"with periodic boundaries every layer must tile its input: layer {k} gets "
                     f"{length} sites, not a multiple of stride={stride}. Use n_input divisible by "
-                    f"stride**n_layers (e.g. {stride ** n_layers * max(1, n_input // stride ** n_layers)})."
+                    f"stride**n_layers (e.g. {tile * max(1, n_input // tile)})."
                 )
             starts = np.arange(0, length, stride)
             A = sum(A[(starts + t) % length] for t in range(filter_size))

@@ -45,7 +45,9 @@ def shuffle_channels(model, *, random_state=None):
     >>> from skintrinsic.diffeo import shuffle_channels
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Conv2d(4, 2, 3))
     >>> new = shuffle_channels(net, random_state=0)
-    >>> sorted(new[1].weight[0].sum((1, 2)).tolist()) == sorted(net[1].weight[0].sum((1, 2)).tolist())
+    >>> def sums(m):
+    ...     return sorted(m[1].weight[0].sum((1, 2)).tolist())
+    >>> sums(new) == sums(net)
     True
     """
     rng = check_random_state(random_state)
@@ -62,7 +64,7 @@ def shuffle_channels(model, *, random_state=None):
 
 
 def grid_laplacian(side=3):
-    """Laplacian ``L = deg - adjacency`` of the ``side x side`` grid graph (4-neighbour), row-major."""
+    """Laplacian ``L = deg - adjacency`` of the ``side x side`` 4-neighbour grid, row-major."""
     n = side * side
     adjacency = np.zeros((n, n))
     for y in range(side):
@@ -112,19 +114,15 @@ def spatial_pooling_share(model, *, layers=None):
     """
     module = _resolve_module(model)
     convs = dict(_conv_layers(module))
-    if layers is None:
-        names = [name for name, m in convs.items()
-                 if isinstance(m, torch.nn.Conv2d) and tuple(m.kernel_size) == (3, 3)]
-    else:
-        names = list(layers)
-        for name in names:
-            m = convs.get(name)
-            if not isinstance(m, torch.nn.Conv2d) or tuple(m.kernel_size) != (3, 3):
-                raise ValueError(
-                    f"layer {name!r} is not a Conv2d with 3x3 kernels; the spatial-pooling share "
-                    f"is defined for those. 3x3 conv layers of this model: "
-                    f"{[n for n, c in convs.items() if isinstance(c, torch.nn.Conv2d) and tuple(c.kernel_size) == (3, 3)]}."
-                )
+    valid = [name for name, m in convs.items()
+             if isinstance(m, torch.nn.Conv2d) and tuple(m.kernel_size) == (3, 3)]
+    names = valid if layers is None else list(layers)
+    for name in names:
+        if name not in valid:
+            raise ValueError(
+                f"layer {name!r} is not a Conv2d with 3x3 kernels; the spatial-pooling share is "
+                f"defined for those. 3x3 conv layers of this model: {valid}."
+            )
     u0 = _constant_mode(3)
     rows = []
     for depth, name in enumerate(names, start=1):

@@ -32,7 +32,8 @@ INTERPOLATIONS = ("bilinear", "nearest")
 # --------------------------------------------------------------------------- checks
 
 def _check_cutoff(cutoff):
-    if not isinstance(cutoff, numbers.Real) or isinstance(cutoff, bool) or not math.isfinite(cutoff):
+    if isinstance(cutoff, bool) or not isinstance(cutoff, numbers.Real) \
+            or not math.isfinite(cutoff):
         raise TypeError(f"cutoff must be a finite real number >= 2, got {cutoff!r}.")
     if cutoff < 2:
         raise ValueError(
@@ -47,9 +48,9 @@ def _check_temperature(temperature):
         raise TypeError(f"temperature must be a real number >= 0, got {temperature!r}.")
     if not temperature >= 0 or not math.isfinite(temperature):
         raise ValueError(
-            f"temperature must be a finite number >= 0, got {temperature!r}. T is the variance scale "
-            "of the field; use typical_temperature(delta, cutoff, n) to pick one from a displacement "
-            "in pixels."
+            f"temperature must be a finite number >= 0, got {temperature!r}. T is the variance "
+            "scale of the field; use typical_temperature(delta, cutoff, n) to pick one from a "
+            "displacement in pixels."
         )
     return float(temperature)
 
@@ -57,8 +58,8 @@ def _check_temperature(temperature):
 def _check_size(n):
     if not isinstance(n, numbers.Integral) or n < 3:
         raise ValueError(
-            f"images must be at least 3x3 pixels (the boundary pixels never move, so a smaller image "
-            f"has nothing to deform); got side n={n!r}."
+            f"images must be at least 3x3 pixels (the boundary pixels never move, so a smaller "
+            f"image has nothing to deform); got side n={n!r}."
         )
     return int(n)
 
@@ -98,7 +99,7 @@ def temperature_range(n, cutoff):
 
 
 def typical_temperature(delta, cutoff, n):
-    """Temperature whose typical displacement is ``delta`` pixels: ``T = 4 delta^2 / (pi n^2 ln c)``.
+    """Temperature of typical displacement ``delta`` pixels: ``T = 4 delta^2 / (pi n^2 ln c)``.
 
     It inverts ``delta = (n / 2) sqrt(pi T ln c)``.
 
@@ -184,7 +185,7 @@ def _displacement(coeffs, n, temperature, *, dtype, device, unit=1.0):
 
 
 def _remap(images, displacement, interpolation, *, normalized=False):
-    """``out[b, :, y, x] = images[b, :, y - dy, x - dx]`` at clamped coordinates, via ``grid_sample``.
+    """``out[b, :, y, x] = images[b, :, y - dy, x - dx]``, clamped, by ``grid_sample``.
 
     ``images`` is ``(B, C, H, W)`` and ``displacement`` ``(B, H, W, 2)`` (``dx`` then
     ``dy``) in pixels, or, with ``normalized``, already in ``grid_sample`` units
@@ -201,13 +202,14 @@ def _remap(images, displacement, interpolation, *, normalized=False):
         displacement = displacement * scale
     # one pass that also lays the grid out contiguously (einsum's output is strided)
     grid = torch.sub(base, displacement)
-    return F.grid_sample(images, grid, mode=interpolation, padding_mode="border", align_corners=True)
+    return F.grid_sample(images, grid, mode=interpolation, padding_mode="border",
+                         align_corners=True)
 
 
 # --------------------------------------------------------------------------- array plumbing
 
 def _as_batch(images, device=None):
-    """Tensor ``(B, C, n, n)`` from ``(B, n, n)`` or ``(B, C, n, n)``, plus a function undoing it."""
+    """Tensor ``(B, C, n, n)`` from ``(B, n, n)`` or ``(B, C, n, n)``, and a function undoing it."""
     is_numpy = not isinstance(images, torch.Tensor)
     if is_numpy:
         array = np.asarray(images)
@@ -223,8 +225,8 @@ def _as_batch(images, device=None):
     shape = tuple(tensor.shape)
     if tensor.ndim not in (3, 4):
         raise ValueError(
-            f"images must have shape (n_images, height, width) or (n_images, channels, height, width), "
-            f"got shape {shape}. Reshape flat rows to images first, or use "
+            "images must have shape (n_images, height, width) or (n_images, channels, height, "
+            f"width), got shape {shape}. Reshape flat rows to images first, or use "
             "DiffeoTransformer(image_shape=...)."
         )
     if shape[-1] != shape[-2]:
@@ -345,7 +347,8 @@ def matched_noise(images, deformed, *, random_state=None):
     array([2., 0.])
     """
     is_tensor = torch.is_tensor(images)
-    x = images.detach().cpu().double().numpy() if is_tensor else np.asarray(images, dtype=np.float64)
+    x = images.detach().cpu().double().numpy() if is_tensor else \
+        np.asarray(images, dtype=np.float64)
     y = deformed.detach().cpu().double().numpy() if torch.is_tensor(deformed) else \
         np.asarray(deformed, dtype=np.float64)
     if x.shape != y.shape:

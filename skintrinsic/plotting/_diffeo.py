@@ -1,4 +1,4 @@
-"""Sensitivity to diffeomorphisms and to noise against depth, for one network or several states of it.
+"""Sensitivity to diffeomorphisms and to noise against depth, for one or several network states.
 
 The typical use compares a network at initialization with the same network
 after training (Tomasini et al. 2023): after training D_k falls with depth,
@@ -25,7 +25,9 @@ def _per_layer(table):
 
     def gmean(values):
         values = np.asarray(values, dtype=np.float64)
-        return float(np.exp(np.mean(np.log(values)))) if np.all(values > 0) else float(np.mean(values))
+        if np.all(values > 0):
+            return float(np.exp(np.mean(np.log(values))))
+        return float(np.mean(values))
 
     grouped = table.groupby(["depth", "layer"], sort=True)[list(_MEASURES)].agg(gmean)
     return grouped.reset_index()
