@@ -107,6 +107,10 @@ class RepresentationDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     find a "hunchback": the dimension rises over the first layers and falls
     towards the output.
 
+    Memory: each layer's features are extracted and measured in turn; the
+    fitted estimators in ``estimators_`` keep them (as scikit-learn's
+    neighbour estimators keep their data) for their ``transform``.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -245,24 +249,27 @@ class RepresentationDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         depths = {name: layer_depth(network, name) for name in names}
         self.layers_ = sorted(names, key=depths.get)
         self.layer_ = self.layers_[-1]
-        features = self._features(X_in[indices], self.layers_)
+        X_train = X_in[indices]
 
         base = _default_estimator() if self.estimator is None else self.estimator
         self.estimators_ = {}
         rows = []
         for name in self.layers_:
+            # one layer at a time: a forward pass is cheap next to the neighbour search, and
+            # early layers of a wide network hold N x (C x H x W) values each
+            features = self._features(X_train, [name])[name]
             est = clone(base)
             if seeds is not None and "random_state" in est.get_params(deep=False):
                 est.set_params(random_state=seeds[1])
-            est.fit(features[name])
+            est.fit(features)
             self.estimators_[name] = est
             ci = np.asarray(getattr(est, "confidence_interval_", (np.nan, np.nan)), dtype=float)
             rows.append({"layer": name, "depth": depths[name],
-                         "n_features": int(features[name].shape[1]),
+                         "n_features": int(features.shape[1]),
                          "dimension": float(est.dimension_), "ci_low": ci[0], "ci_high": ci[1]})
         self.profile_ = pd.DataFrame(rows)
         self.dimension_ = float(self.estimators_[self.layer_].dimension_)
-        self._n_features_out = int(features[self.layer_].shape[1])
+        self._n_features_out = int(rows[-1]["n_features"])
         return self
 
     def transform(self, X):
