@@ -263,3 +263,16 @@ def test_skorch_like_models_errors_and_scorer(images):
     assert "measure='D'" in repr(d_scorer)
     with pytest.raises(ValueError, match="measure"):
         make_stability_scorer("Q")
+
+
+def test_named_layer_groups_of_the_built_networks(images):
+    from skintrinsic.nets import build_model, profile_layers
+
+    net = build_model("small_cnn", input_size=8, width=0.25)
+    est = DiffeoSensitivity(net, layers="profile", n_probe=20, random_state=0).fit(
+        images.astype(np.float32))
+    assert est.layers_ == profile_layers(net) + ["output"]
+    pen = DiffeoSensitivity(net, layers=["penultimate", "features.2"], n_probe=20,
+                            random_state=0).fit(images.astype(np.float32))
+    assert pen.layers_ == ["features.2", "classifier.0", "output"]
+    assert DiffeoSensitivity(net, layers=[], n_probe=20).fit(images).layers_ == ["output"]

@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._compute import progress, resolve_device, torch_threads
 from .._validation import check_enough_samples, validate_images
-from ..nets._hooks import extract_features, get_layer
+from ..nets._hooks import extract_features, resolve_layers
 from ._aggregate import mean_numerator, mean_pair_distance, median_numerator, median_pair_distance
 from ._moves import sparse_moves
 from ._sampler import (
@@ -102,7 +102,10 @@ class DiffeoSensitivity(BaseEstimator):
         A skorch classifier is read through its ``module_``.  The model is run
         in eval mode without gradients and left as it was.
     layers : str or list of str, default=None
-        Names from ``model.named_modules()``; ``None`` measures the output only.
+        Names from ``model.named_modules()``, or ``"penultimate"`` (the
+        paper's representation layer) and ``"profile"`` (the layers that trace
+        the network over depth, see :func:`~skintrinsic.nets.profile_layers`).
+        ``None`` measures the output only.  Rows come in module order.
     delta : float or array-like of float, default=1
         Typical displacements in pixels; each gives ``T = typical_temperature(delta, c, n)``.
         Ignored when ``temperature`` is set.
@@ -223,12 +226,12 @@ class DiffeoSensitivity(BaseEstimator):
         return module, device
 
     def _layer_order(self, module):
-        layers = [] if self.layers is None else [self.layers] if isinstance(self.layers, str) \
-            else list(self.layers)
-        for name in layers:
-            get_layer(module, name)
+        """Requested layers, checked and expanded, in module (depth) order."""
+        if self.layers is None or (not isinstance(self.layers, str) and not len(self.layers)):
+            return []
+        layers = resolve_layers(module, self.layers)
         order = {name: i for i, (name, _) in enumerate(module.named_modules())}
-        return sorted(dict.fromkeys(layers), key=order.__getitem__)
+        return sorted(layers, key=order.__getitem__)
 
     def _grid(self, side):
         """List of ``(T, c, delta)``; a single NaN point when the grid does not apply."""
