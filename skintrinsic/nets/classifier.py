@@ -133,8 +133,8 @@ default="small_cnn"
     train_size : int, float or None, default=None
         Train on a stratified random subset of the data passed to ``fit``:
         that many samples (int) or that fraction (float in (0, 1]).  None
-        uses all.  The subset is drawn from ``random_state`` and recorded in
-        ``train_indices_``; ``GridSearchCV(net, {"train_size": [...]})``
+        uses all.  The subset is drawn from ``random_state`` (in ``fit`` and in
+        each ``partial_fit``) and recorded in ``train_indices_``; ``GridSearchCV(net, {"train_size": [...]})``
         sweeps the training-set size.
     criterion : torch criterion class or instance, default=torch.nn.CrossEntropyLoss
         Takes the module's scores; e.g. ``torch.nn.MultiMarginLoss`` for a
@@ -143,7 +143,8 @@ default="small_cnn"
     lr : float or "auto", default="auto"
         "auto": the paper's 1e-4 for VGG, 1e-3 otherwise.
     weight_decay : float, default=1e-4
-        Passed to the optimizer unless ``optimizer__weight_decay`` is given.
+        Passed to the optimizer unless ``optimizer__weight_decay`` is given; 0
+        passes nothing (for optimizers without weight decay).
     max_epochs : int, default=20
         The paper trains for 100 epochs on a GPU.
     batch_size : int, default=64
@@ -309,8 +310,9 @@ default="small_cnn"
             return self
         module = self.module
         if not isinstance(module, torch.nn.Module):
+            flat = (self.n_features_in_,) if hasattr(self, "n_features_in_") else None
             inferred = {"in_channels": None if shape is None else shape[0],
-                        "n_classes": n_classes, "input_shape": shape or (self.n_features_in_,)}
+                        "n_classes": n_classes, "input_shape": shape or flat}
             try:
                 accepted = inspect.signature(module).parameters
             except (TypeError, ValueError):
