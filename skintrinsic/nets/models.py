@@ -1,4 +1,4 @@
-"""The paper's architectures as plain torch modules: ResNet-18/34/50, VGG-13/16/19 (no BN), a small CNN.
+"""The paper's architectures in plain torch: ResNet-18/34/50, VGG-13/16/19 (no BN), a small CNN.
 
 The modules reproduce torchvision's layouts, layer names and initialisations
 (``conv1``, ``layer1`` ... ``layer4``, ``fc`` for ResNet; ``features``,
@@ -203,7 +203,7 @@ class ResNet(_ImageModule):
 
 # ------------------------------------------------------------------------------------------ VGG
 class _PooledFeaturesNet(_ImageModule):
-    """``features`` (convolutions), ``avgpool``, ``classifier`` (linear layers), as in torchvision."""
+    """``features`` (convolutions), ``avgpool``, ``classifier`` (Linear layers), as torchvision."""
 
     def forward(self, x):
         x = self._check_input(x)
@@ -340,7 +340,9 @@ def build_model(arch, in_channels=1, n_classes=2, *, width=1.0, depth=None, inpu
     'layer4'
     """
     if arch not in ARCHITECTURES:
-        raise ValueError(f"arch must be one of {', '.join(map(repr, ARCHITECTURES))}; got {arch!r}.")
+        raise ValueError(
+            f"arch must be one of {', '.join(map(repr, ARCHITECTURES))}; got {arch!r}."
+        )
     for name, value, low in (("in_channels", in_channels, 1), ("n_classes", n_classes, 2)):
         if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)) or value < low:
             hint = ("A classifier needs at least two classes." if name == "n_classes"
