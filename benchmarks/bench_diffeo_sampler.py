@@ -81,7 +81,7 @@ def best_of_interleaved(fns, repeats):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--cutoff", type=int, default=3)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -112,7 +112,7 @@ def summary(rows):
               if min(t_loop, t_ref) / t_vec < 20]
     text = f"Against the faster of the two loops, 20x or more for: {', '.join(met) or 'none'}."
     if missed:
-        text += (" Below 20x for: " + ", ".join(f"{c} ({r:.0f}x)" for c, r in missed) + ". A loop "
+        text += (" Below 20x for: " + ", ".join(f"{c} ({r:.1f}x)" for c, r in missed) + ". A loop "
                  "pays a fixed cost per call (~0.1-0.2 ms); once the images are large, bilinear "
                  "reading of every pixel dominates both versions and the ratio shrinks toward "
                  "the per-pixel cost ratio.")

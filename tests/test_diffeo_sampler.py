@@ -291,3 +291,16 @@ def test_sparse_moves_respect_edges_occupancy_blocks_and_periodicity():
         sparse_moves(X, block_size=2)
     t = sparse_moves(torch.from_numpy(X), random_state=1)
     np.testing.assert_array_equal(t.numpy(), Y)
+
+
+def test_blocks_of_images_give_the_same_result(monkeypatch):
+    from skintrinsic.diffeo import _sampler
+
+    X = np.random.default_rng(8).random((7, 2, 9, 9))
+    T = typical_temperature(1, 3, 9)
+    whole, disp = random_diffeo(X, T, 3, random_state=4, return_displacement=True)
+    monkeypatch.setattr(_sampler, "_BLOCK_PIXELS", 2 * 81)  # blocks of 2 images, one of 1
+    blocked, disp_blocked = random_diffeo(X, T, 3, random_state=4, return_displacement=True)
+    np.testing.assert_allclose(blocked, whole, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(disp_blocked, disp, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(random_diffeo(X, T, 3, random_state=4), whole, atol=1e-12)

@@ -27,6 +27,8 @@ from sklearn.utils import check_random_state
 from .._compute import resolve_device
 
 INTERPOLATIONS = ("bilinear", "nearest")
+# pixels per block of images deformed together (a float32 grid of 2 MB)
+_BLOCK_PIXELS = 2**18
 
 
 # --------------------------------------------------------------------------- checks
@@ -305,15 +307,23 @@ def random_diffeo(images, temperature, cutoff, *, interpolation="bilinear", rand
     coeffs = _draw_coefficients(batch.shape[0], cutoff, rng)
     # unless the caller wants pixels, the field comes in grid_sample's units: two passes fewer
     unit = 1.0 if return_displacement else 2.0 / (n - 1)
-    field = _displacement(coeffs, n, temperature, dtype=batch.dtype, device=batch.device, unit=unit)
-    if temperature == 0:
-        # skip grid_sample: the normalize/unnormalize round trip is not exact in floating point
-        deformed = batch.clone()
-    else:
-        deformed = _remap(batch, field, interpolation, normalized=not return_displacement)
+    deformed = batch.clone() if temperature == 0 else torch.empty_like(batch)
+    fields = []
+    # blocks of images whose fields and grids stay in cache; the draws above were one call
+    block = max(1, _BLOCK_PIXELS // (n * n))
+    for start in range(0, batch.shape[0], block):
+        part = slice(start, start + block)
+        field = _displacement(coeffs[part], n, temperature, dtype=batch.dtype,
+                              device=batch.device, unit=unit)
+        if temperature != 0:
+            # at T = 0 grid_sample is skipped: its coordinate round trip is not exact
+            deformed[part] = _remap(batch[part], field, interpolation,
+                                    normalized=not return_displacement)
+        if return_displacement:
+            fields.append(field)
     if not return_displacement:
         return restore(deformed)
-    field = field.permute(0, 3, 1, 2)
+    field = torch.cat(fields).permute(0, 3, 1, 2)
     disp = field if torch.is_tensor(images) else field.cpu().numpy()
     return restore(deformed), disp
 
