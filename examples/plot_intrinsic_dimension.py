@@ -1,7 +1,7 @@
 """
-=================================================
+===================================================
 Intrinsic dimension of manifolds of known dimension
-=================================================
+===================================================
 
 Before trusting an intrinsic-dimension estimate on images, check it where the answer is
 known. We sample points uniformly from hypercubes and spheres of dimension ``d``, rotate

@@ -1,7 +1,7 @@
 """
-===============================================
+========================================================
 Natural against medical images: MNIST and PneumoniaMNIST
-===============================================
+========================================================
 
 Konz & Mazurowski (ICLR 2024) find that medical image datasets have a similar intrinsic
 dimension to natural ones but a higher label sharpness :math:`K_F`: two chest X-rays can

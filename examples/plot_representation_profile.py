@@ -1,7 +1,7 @@
 """
-==============================================
+=================================================
 Intrinsic dimension of representations over depth
-==============================================
+=================================================
 
 A trained network maps each image to a vector of activations at every layer. Ansuini et
 al. (NeurIPS 2019) found that the intrinsic dimension of these representations first rises

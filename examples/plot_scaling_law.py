@@ -1,7 +1,7 @@
 """
-======================================
+========================================
 A scaling law from a training-size sweep
-======================================
+========================================
 
 Konz & Mazurowski (ICLR 2024) relate the test loss :math:`L` of a network trained on
 :math:`N` images to the intrinsic dimension :math:`d_\\mathrm{data}` and the label sharpness
