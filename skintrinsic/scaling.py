@@ -14,16 +14,17 @@ errors and t-distribution confidence intervals.
 """
 
 import numbers
+import threading
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from scipy import stats
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["ScalingLawRegressor"]
+__all__ = ["ScalingLawRegressor", "scaling_study"]
 
 _DEFAULT_COLUMNS = ("n_train", "dimension", "sharpness")
 _TERMS = ("log_n_over_d", "log_sharpness")
@@ -259,7 +260,7 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
                 f"samples, got n_samples = {n} ({n} sample(s)). Add runs (training sizes or seeds)."
             )
         response = np.log(y) - offset
-        beta, _, rank, _ = linalg.lstsq(A, response)
+        beta, _, rank, _ = np.linalg.lstsq(A, response, rcond=None)
         if rank < p:
             raise ValueError(
                 f"The law's terms are collinear on this data (rank {rank} < {p}): with "
@@ -269,9 +270,9 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
         residual = response - A @ beta
         dof = n - p
         sigma2 = float(residual @ residual) / dof
-        r = linalg.qr(A, mode="r")[0][:p]
-        r_inv = linalg.solve_triangular(r, np.eye(p))
-        cov = sigma2 * (r_inv @ r_inv.T)
+        # (A^T A)^-1 = V S^-2 V^T from the SVD of A, without forming A^T A
+        _, sv, vt = np.linalg.svd(A, full_matrices=False)
+        cov = sigma2 * ((vt.T / sv**2) @ vt)
         se = np.sqrt(np.diag(cov))
         half = stats.t.ppf(0.5 + self.confidence_level / 2, dof) * se
 
@@ -364,3 +365,232 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
         tags.input_tags.positive_only = True
         tags.target_tags.positive_only = True
         return tags
+
+
+# ---- the training-size study ---------------------------------------------------------------
+
+def _seeded(estimator, seed, device):
+    """A clone of ``estimator`` with its ``random_state`` (and ``device``, when given) set."""
+    estimator = clone(estimator)
+    params = estimator.get_params(deep=False)
+    if "random_state" in params:
+        estimator.set_params(random_state=seed)
+    if device is not None and "device" in params:
+        estimator.set_params(device=device)
+    return estimator
+
+
+_TORCH_RNG_LOCK = threading.RLock()
+
+
+def _study_run(X, y, X_test, y_test, train_idx, *, size, repeat, seed, classifier, dimension,
+               sharpness, representation, attacks, epsilon, bounds, device):
+    """One row of the study: properties of one training subset and of the net trained on it."""
+    from .representation import RepresentationDimension
+    from .robustness import robustness_curve
+
+    import torch
+
+    X_sub, y_sub = X[train_idx], y[train_idx]
+    row = {"N": int(size), "repeat": int(repeat), "seed": int(seed)}
+    # torch's RNG is global to the process: runs sharing a process (thread backends) take turns,
+    # so that each run's seeded draws are its own and the results match a serial study
+    devices = list(range(torch.cuda.device_count()))
+    with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)  # skorch nets without a random_state initialize from torch's RNG
+        row["d_data"] = float(_seeded(dimension, seed, device).fit(X_sub).dimension_)
+        row["K_F"] = float(_seeded(sharpness, seed, device).fit(X_sub, y_sub).sharpness_)
+        net = _seeded(classifier, seed, device).fit(X_sub, y_sub)
+        repr_params = {"prefit": True, **(representation or {})}
+        rd = RepresentationDimension(net, **repr_params)
+        if "random_state" in rd.get_params(deep=False):
+            rd.set_params(random_state=seed)
+        row["d_repr"] = float(rd.fit(X_sub, y_sub).dimension_)
+        for attack in attacks:
+            curve = robustness_curve(net, X_test, y_test, [epsilon], attack=attack, bounds=bounds,
+                                     random_state=seed).iloc[0]
+            row["test_loss"] = float(curve["clean_loss"])
+            row["test_accuracy"] = float(curve["clean_accuracy"])
+            for metric in ("delta_loss", "delta_accuracy", "robust_accuracy"):
+                row[f"{metric}_{attack}"] = float(curve[metric])
+    return row
+
+
+def scaling_study(X, y, train_sizes, *, X_test=None, y_test=None, test_size=0.25, n_repeats=1,
+                  classifier=None, dimension=None, sharpness=None, representation=None,
+                  law="data", attacks=("fgsm", "pgd"), epsilon=2 / 255, bounds="data",
+                  domain=None, device=None, n_jobs=None, random_state=None, verbose=0):
+    """Train on subsets of growing size and measure d_data, K_F, d_repr, test loss and robustness.
+
+    For every training size N and repeat, a stratified random subset of N
+    training images is drawn; on exactly that subset the study measures the
+    intrinsic dimension ``d_data`` (``dimension``) and label sharpness ``K_F``
+    (``sharpness``), trains a fresh ``classifier``, measures the intrinsic
+    dimension of its penultimate representation on its own training set
+    (``d_repr``), its test loss (mean cross-entropy) and accuracy, and its loss
+    and accuracy under FGSM and PGD at ``epsilon``.  A
+    :class:`ScalingLawRegressor` is then fitted to the rows and K_F is
+    correlated with the FGSM loss increase (Pearson's r, as in the paper).
+
+    The runs are independent and go through :class:`joblib.Parallel`, so
+    ``n_jobs`` and any active ``joblib.parallel_config`` apply, including
+    ``parallel_config(backend="dask")`` on a ``dask.distributed`` cluster.
+    Every run has its own seed drawn up front from ``random_state``: the
+    results do not depend on the backend or on ``n_jobs``.  Training draws
+    from torch's process-wide RNG, so runs that share a process (thread-based
+    backends) take turns; process-based backends (joblib's default loky,
+    dask workers with ``processes=True``) run them side by side.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, ...)
+        Images (any trailing shape the classifier accepts).
+    y : array-like of shape (n_samples,)
+        Class labels.
+    train_sizes : sequence of int
+        The training sizes N.
+    X_test, y_test : array-like, default=None
+        Held-out set.  When None, a stratified ``test_size`` part of ``X`` is
+        held out first and the subsets are drawn from the rest.
+    test_size : float or int, default=0.25
+        Used only when ``X_test`` is None.
+    n_repeats : int, default=1
+        Subsets (and trainings) per size, each with its own seed.
+    classifier : estimator, default=None
+        A skorch-style classifier (with ``module_`` after fit); cloned for
+        each run.  None: ``skintrinsic.nets.ImageClassifier()``.
+    dimension : estimator, default=None
+        Measures ``d_data``; None: ``IntrinsicDimension()`` (MLE, k=20).
+    sharpness : estimator, default=None
+        Measures ``K_F``; None: ``LabelSharpness()`` (exact, all pairs).
+    representation : dict, default=None
+        Extra parameters of :class:`~skintrinsic.RepresentationDimension`
+        (e.g. ``{"layers": ...}``); it runs with ``prefit=True``.
+    law : {"data", "representation", "free"}, default="data"
+        The law fitted to the rows (``"representation"`` uses ``d_repr``).
+    attacks : sequence of {"fgsm", "pgd"}, default=("fgsm", "pgd")
+    epsilon : float, default=2/255
+        Attack size as a fraction of the data range (the paper's 2/255).
+    bounds : "data" or (float, float), default="data"
+        Clipping range of the attacks; ``"data"`` is the min and max over
+        ``X`` and ``X_test``.
+    domain : str, default=None
+        Written in a ``domain`` column (e.g. "medical") to pool studies later.
+    device : str, default=None
+        When given, set as ``device`` on every estimator that has one.
+    n_jobs : int, default=None
+        Runs in parallel (joblib semantics).
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+        joblib's progress messages.
+
+    Returns
+    -------
+    result : sklearn.utils.Bunch
+        - ``results``: DataFrame with one row per (N, repeat): N, repeat, seed,
+          d_data, K_F, d_repr, test_loss, test_accuracy and, per attack,
+          delta_loss_<attack>, delta_accuracy_<attack>, robust_accuracy_<attack>
+          (and domain, when given);
+        - ``law``: the fitted :class:`ScalingLawRegressor`;
+        - ``correlation``: Bunch(r, pvalue, n) of :func:`scipy.stats.pearsonr`
+          between K_F and the delta loss of the first attack;
+        - ``train_indices``: for each row, the indices into ``X`` of its
+          training subset.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skintrinsic import IntrinsicDimension, scaling_study
+    >>> from skintrinsic.nets import ImageClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = X.reshape(-1, 8, 8).astype("float32")
+    >>> study = scaling_study(X[:200], y[:200], [30, 60], X_test=X[200:250], y_test=y[200:250],
+    ...                       classifier=ImageClassifier(max_epochs=1), attacks=["fgsm"],
+    ...                       dimension=IntrinsicDimension(k=10, n_bootstrap=10), random_state=0)
+    >>> study.results[["N", "d_data", "K_F", "d_repr", "test_loss"]].shape
+    (2, 5)
+    >>> study.law.terms_
+    ['log_n_over_d', 'log_sharpness']
+    """
+    from joblib import Parallel, delayed
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import Bunch, check_random_state
+
+    from .dimension import IntrinsicDimension
+    from .nets import stratified_subset
+    from .sharpness import LabelSharpness
+
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"X has {X.shape[0]} samples but y has {y.shape[0]}; pass one label per image."
+        )
+    attacks = [attacks] if isinstance(attacks, str) else list(attacks)
+    if not attacks or any(a not in ("fgsm", "pgd") for a in attacks):
+        raise ValueError(f"attacks must be a non-empty list of 'fgsm' / 'pgd', got {attacks!r}.")
+    if law not in ("data", "representation", "free"):
+        raise ValueError(f"law must be 'data', 'representation' or 'free', got {law!r}.")
+    rng = check_random_state(random_state)
+    if X_test is None:
+        if y_test is not None:
+            raise ValueError("y_test was given without X_test; pass them together, or neither.")
+        pool, held_out = train_test_split(
+            np.arange(X.shape[0]), test_size=test_size, stratify=y,
+            random_state=rng.randint(2**31 - 1),
+        )
+        X_test, y_test = X[held_out], y[held_out]
+    else:
+        X_test, y_test = np.asarray(X_test), np.asarray(y_test)
+        pool = np.arange(X.shape[0])
+        if y_test is None or np.shape(X_test)[0] != np.shape(y_test)[0]:
+            raise ValueError("X_test and y_test must be given together, with one label per image.")
+    sizes = [int(s) for s in np.atleast_1d(train_sizes)]
+    if not sizes or min(sizes) < 2 or max(sizes) > pool.size:
+        raise ValueError(
+            f"train_sizes must lie in [2, {pool.size}] (the training pool), got {sizes}. "
+            "Lower the sizes or test_size."
+        )
+    if len(sizes) * n_repeats < 2:
+        raise ValueError("A law needs at least 2 runs: pass several train_sizes or n_repeats >= 2.")
+    if bounds == "data":
+        bounds = (float(min(X.min(), X_test.min())), float(max(X.max(), X_test.max())))
+
+    if classifier is None:
+        from .nets import ImageClassifier
+
+        classifier = ImageClassifier()
+    dimension = IntrinsicDimension() if dimension is None else dimension
+    sharpness = LabelSharpness() if sharpness is None else sharpness
+
+    tasks = []
+    for size in sizes:
+        for repeat in range(n_repeats):
+            seed = int(rng.randint(2**31 - 1))
+            idx = pool[stratified_subset(y[pool], size, random_state=seed)]
+            tasks.append((size, repeat, seed, np.sort(idx)))
+    # No torch thread setting here: it is process-global (racy under thread backends), and
+    # joblib's loky workers and dask's nannies already cap OMP threads per worker process.
+    common = dict(classifier=classifier, dimension=dimension, sharpness=sharpness,
+                  representation=representation, attacks=attacks, epsilon=epsilon, bounds=bounds,
+                  device=device)
+    rows = Parallel(n_jobs=n_jobs, verbose=verbose)(
+        delayed(_study_run)(X, y, X_test, y_test, idx, size=size, repeat=repeat, seed=seed,
+                            **common)
+        for size, repeat, seed, idx in tasks
+    )
+    results = pd.DataFrame(rows)
+    if domain is not None:
+        results.insert(0, "domain", domain)
+
+    columns = ("N", "d_repr") if law == "representation" else ("N", "d_data", "K_F")
+    fitted_law = ScalingLawRegressor(law=law, columns=columns).fit(results, results["test_loss"])
+    delta = results[f"delta_loss_{attacks[0]}"].to_numpy()
+    k = results["K_F"].to_numpy()
+    if len(results) >= 3 and np.ptp(k) > 0 and np.ptp(delta) > 0:
+        res = stats.pearsonr(k, delta)
+        correlation = Bunch(r=float(res.statistic), pvalue=float(res.pvalue), n=len(results))
+    else:  # r is undefined for fewer than 3 points or a constant column
+        correlation = Bunch(r=np.nan, pvalue=np.nan, n=len(results))
+    return Bunch(results=results, law=fitted_law, correlation=correlation,
+                 train_indices=[idx for _, _, _, idx in tasks])
