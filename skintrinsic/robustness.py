@@ -120,7 +120,11 @@ def _unwrap(estimator, output):
             classes = np.asarray(estimator.classes_)
         except AttributeError:
             classes = None
-        return module, probabilities, classes, torch.device(getattr(estimator, "device", "cpu"))
+        device = getattr(estimator, "device", None)
+        if device is None:  # skorch's device=None: the module stays where it is
+            param = next(module.parameters(), None)
+            device = param.device if param is not None else "cpu"
+        return module, probabilities, classes, torch.device(device)
     raise TypeError(
         f"Robustness is measured on a torch.nn.Module or a fitted skorch net (with module_), got "
         f"{type(estimator).__name__}. For a Pipeline, attack its final network on the transformed "
@@ -227,6 +231,8 @@ def _curve(estimator, X, y, epsilons, params):
     dtype = param.dtype if param is not None and param.dtype.is_floating_point else torch.float32
     X = _to_tensor(X, dtype)
     n = X.shape[0]
+    if n == 0:
+        raise ValueError("X has no samples; robustness is measured on at least one sample.")
     shape = getattr(estimator, "image_shape_", None)  # ImageClassifier: the module's input shape
     if shape is not None and tuple(X.shape[1:]) != tuple(shape):
         if X[0].numel() != int(np.prod(shape)):

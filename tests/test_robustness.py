@@ -270,6 +270,8 @@ def test_bad_input_messages(digits01, trained_mlp):
         Xn = X.copy()
         Xn[0, 0] = np.nan
         robustness_curve(trained_mlp, Xn, y, [0.05])
+    with pytest.raises(ValueError, match="no samples"):
+        robustness_curve(trained_mlp, X[:0], y[:0], [0.05])
     with pytest.raises(ValueError, match="X is constant"):
         robustness_curve(trained_mlp, np.zeros_like(X), y, [0.05])
     with pytest.raises(ValueError, match="metric"):
