@@ -114,6 +114,9 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "image_scrapers": ("matplotlib",),
     "show_memory": False,
+    # the timing pages load jQuery and DataTables from CDNs; each example page states its
+    # own running time, which tests/test_docs.py reads
+    "write_computation_times": False,
     "min_reported_time": 0,
 }
 
@@ -128,4 +131,6 @@ html_theme_options = {
     "header_links_before_dropdown": 6,
 }
 html_show_sourcelink = False
+# Math is typeset in the reader's browser by MathJax, loaded from its CDN at view time
+# (the only resource the pages take from the network; the build itself fetches nothing).
 html_copy_source = False
