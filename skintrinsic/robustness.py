@@ -351,6 +351,7 @@ class RobustnessScorer:
         corner of the L-inf ball, and PGD then scores *weaker* than FGSM (we
         measured it on a logistic model and a small MLP).
     batch_size : int, default=256
+        Samples attacked at once.
     device : str or torch.device, default=None
         Where to attack; None means where the network is (skorch's ``device``
         or the module's parameters).  The module is moved back afterwards.
@@ -391,18 +392,59 @@ class RobustnessScorer:
         self.verbose = verbose
 
     def get_params(self, deep=True):
-        """Parameters of the scorer, as for an estimator."""
+        """Parameters of the scorer, as for an estimator.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Unused (the scorer holds no sub-estimators); kept for sklearn's signature.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
         return {k: getattr(self, k) for k in _SCORER_CONSTRAINTS}
 
     def evaluate(self, estimator, X, y):
-        """All metrics at ``epsilon``, unsigned (the columns of :func:`robustness_curve`)."""
+        """All metrics at ``epsilon``, unsigned.
+
+        Parameters
+        ----------
+        estimator : fitted skorch classifier or torch.nn.Module
+            The network to attack.
+        X : array-like or torch.Tensor of shape (n_samples, ...)
+            Inputs in the data's units, inside ``bounds``.
+        y : array-like of shape (n_samples,)
+            True labels (class indices for a plain module).
+
+        Returns
+        -------
+        metrics : dict
+            The columns of :func:`robustness_curve` for ``epsilon``.
+        """
         params = self.get_params()
         _check_params(params, _SCORER_CONSTRAINTS, "RobustnessScorer")
         params = {k: params[k] for k in _CONSTRAINTS}
         return _curve(estimator, X, y, [self.epsilon], params).iloc[0].to_dict()
 
     def __call__(self, estimator, X, y):
-        """Greater-is-better robustness score of ``estimator`` on ``(X, y)``."""
+        """Greater-is-better robustness score of ``estimator`` on ``(X, y)``.
+
+        Parameters
+        ----------
+        estimator : fitted skorch classifier or torch.nn.Module
+            The network to attack.
+        X : array-like or torch.Tensor of shape (n_samples, ...)
+            Inputs in the data's units, inside ``bounds``.
+        y : array-like of shape (n_samples,)
+            True labels.
+
+        Returns
+        -------
+        score : float
+            ``-delta_loss``, ``-delta_accuracy`` or ``robust_accuracy``.
+        """
         value = float(self.evaluate(estimator, X, y)[self.metric])
         return value if self.metric == "robust_accuracy" else -value
 
@@ -421,8 +463,38 @@ def robustness_curve(estimator, X, y, epsilons, *, attack="fgsm", norm="linf",
                      rel_stepsize=None, batch_size=256, device=None, random_state=None, verbose=0):
     """Clean and attacked loss and accuracy of a classifier over a range of epsilons.
 
-    Parameters are those of :class:`RobustnessScorer`, with ``epsilons`` a
-    sequence (0 is allowed and gives the clean values).
+    Parameters
+    ----------
+    estimator : fitted skorch classifier or torch.nn.Module
+        The network to attack (its ``module_`` for a skorch net).
+    X : array-like or torch.Tensor of shape (n_samples, ...)
+        Inputs in the data's units, inside ``bounds``.
+    y : array-like of shape (n_samples,)
+        True labels (class indices for a plain module).
+    epsilons : sequence of float
+        Perturbation sizes, >= 0 (0 gives the clean values).
+    attack : {"fgsm", "pgd"} or foolbox attack, default="fgsm"
+        See :class:`RobustnessScorer`.
+    norm : {"linf", "l2"}, default="linf"
+        Threat model.
+    epsilon_scale : {"range", "absolute"}, default="range"
+        ``epsilons`` as fractions of the clipping range, or in data units.
+    bounds : "data" or (float, float), default="data"
+        Clipping range; ``"data"`` is the min and max of ``X``.
+    output : {"auto", "logits", "probabilities"}, default="auto"
+        What the network returns; see :class:`RobustnessScorer`.
+    steps : int, default=None
+        PGD steps (40 when None).
+    rel_stepsize : float, default=None
+        PGD step relative to epsilon (``2.5 / steps`` when None).
+    batch_size : int, default=256
+        Samples attacked at once.
+    device : str or torch.device, default=None
+        Where to attack; None: where the network is.
+    random_state : int, RandomState instance or None, default=None
+        Seeds PGD's random start.
+    verbose : int, default=0
+        Show a progress bar over batches.
 
     Returns
     -------

@@ -242,6 +242,7 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         self : ScalingLawRegressor
+            The fitted regressor.
         """
         X, y = validate_data(self, self._select(X), y, dtype=np.float64, y_numeric=True)
         log_n_over_d, log_k = self._log_terms(X)
@@ -314,10 +315,12 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, 2 or 3)
+            N, d and optionally K_F, in the columns used in ``fit``.
 
         Returns
         -------
         log_loss : ndarray of shape (n_samples,)
+            Natural log of the predicted test loss.
         """
         log_n_over_d, log_k = self._log_terms(self._inputs(X))
         out = self.intercept_ + self.coef_[0] * log_n_over_d
@@ -331,10 +334,12 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, 2 or 3)
+            N, d and optionally K_F, in the columns used in ``fit``.
 
         Returns
         -------
         loss : ndarray of shape (n_samples,)
+            Predicted mean cross-entropy, ``exp(predict_log(X))``.
         """
         return np.exp(self.predict_log(X))
 
@@ -344,9 +349,11 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_samples, 2 or 3)
+            N, d and optionally K_F, in the columns used in ``fit``.
         y : array-like of shape (n_samples,)
             Test losses, all > 0.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in R².
 
         Returns
         -------
@@ -481,8 +488,10 @@ def scaling_study(X, y, train_sizes, *, X_test=None, y_test=None, test_size=0.25
     n_jobs : int, default=None
         Runs in parallel (joblib semantics).
     random_state : int, RandomState instance or None, default=None
+        Draws the held-out split and one seed per run (subset, weights,
+        estimators' own randomness, PGD's start).
     verbose : int, default=0
-        joblib's progress messages.
+        Verbosity of joblib's progress messages.
 
     Returns
     -------

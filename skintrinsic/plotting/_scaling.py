@@ -31,7 +31,7 @@ def _groups(domain, n):
 
 
 class ScalingLawDisplay:
-    """log L against the intrinsic dimension, coloured by domain, with the fitted law.
+    """Test loss (log) against the intrinsic dimension, coloured by domain, with the fitted law.
 
     The law predicts log L from (N, d[, K_F]); it is drawn as one curve over d
     for each training size N (at most ``max_curves``, the quantiles of N when
@@ -46,6 +46,7 @@ class ScalingLawDisplay:
     curves : list of (label, ndarray, ndarray), default=None
         The fitted law as ``(label, d_grid, log_loss_on_grid)`` curves.
     dimension_name : str, default="d_data"
+        Label of the x axis.
 
     Attributes
     ----------
@@ -82,7 +83,32 @@ class ScalingLawDisplay:
     @classmethod
     def from_estimator(cls, estimator, X, y, *, domain=None, max_curves=6, n_grid=50,
                        dimension_name="d_data", ax=None):
-        """Draw the fitted :class:`~skintrinsic.ScalingLawRegressor` over its data ``(X, y)``."""
+        """Draw the fitted :class:`~skintrinsic.ScalingLawRegressor` over its data ``(X, y)``.
+
+        Parameters
+        ----------
+        estimator : ScalingLawRegressor
+            The fitted law.
+        X : DataFrame or array-like of shape (n_points, 2 or 3)
+            N, d[, K_F] as the estimator takes them.
+        y : array-like of shape (n_points,)
+            Test losses, > 0.
+        domain : array-like of shape (n_points,), default=None
+            Labels for the colours.
+        max_curves : int, default=6
+            At most this many training sizes get a curve of the law.
+        n_grid : int, default=50
+            Points of each curve.
+        dimension_name : str, default="d_data"
+            Label of the x axis.
+        ax : matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+
+        Returns
+        -------
+        display : ScalingLawDisplay
+            The Display, with ``ax_`` and ``figure_`` set.
+        """
         inputs = estimator._inputs(X)
         y = np.asarray(y, dtype=np.float64)
         if np.any(y <= 0):
@@ -107,14 +133,46 @@ class ScalingLawDisplay:
 
     @classmethod
     def from_study(cls, result, *, dimension="d_data", ax=None, **kwargs):
-        """Draw the law fitted by :func:`~skintrinsic.scaling_study` over its results frame."""
+        """Draw the law fitted by :func:`~skintrinsic.scaling_study` over its results frame.
+
+        Parameters
+        ----------
+        result : Bunch
+            The return value of :func:`~skintrinsic.scaling_study`.
+        dimension : str, default="d_data"
+            Label of the x axis.
+        ax : matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+        **kwargs
+            Passed to :meth:`from_estimator`.
+
+        Returns
+        -------
+        display : ScalingLawDisplay
+            The Display, with ``ax_`` and ``figure_`` set.
+        """
         frame = result.results
         domain = frame["domain"].to_numpy() if "domain" in frame else None
         return cls.from_estimator(result.law, frame, frame["test_loss"], domain=domain,
                                   dimension_name=dimension, ax=ax, **kwargs)
 
     def plot(self, ax=None, *, scatter_kwargs=None, line_kwargs=None):
-        """Draw on ``ax`` (a new figure when None); returns the Display."""
+        """Draw the points and the law's curves.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+        scatter_kwargs : dict, default=None
+            Passed to ``ax.scatter``.
+        line_kwargs : dict, default=None
+            Passed to ``ax.plot`` for the law.
+
+        Returns
+        -------
+        display : ScalingLawDisplay
+            The Display, with ``ax_`` and ``figure_`` set.
+        """
         ax = _axes(ax)
         d = np.asarray(self.dimension)
         log_loss = np.asarray(self.log_loss)
@@ -168,7 +226,32 @@ default="delta_loss"
     @classmethod
     def from_estimator(cls, estimator, X, y, epsilons, *, attack="fgsm", metric="delta_loss",
                        ax=None, **curve_kwargs):
-        """Attack ``estimator`` at each epsilon (``attack`` may be a list) and draw the curve."""
+        """Attack ``estimator`` at each epsilon and draw the curve.
+
+        Parameters
+        ----------
+        estimator : fitted skorch classifier or torch.nn.Module
+            The network to attack.
+        X : array-like of shape (n_samples, ...)
+            Inputs.
+        y : array-like of shape (n_samples,)
+            True labels.
+        epsilons : sequence of float
+            Perturbation sizes.
+        attack : str or list of str, default="fgsm"
+            One line per attack.
+        metric : str, default="delta_loss"
+            Column of the curve on the y axis.
+        ax : matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+        **curve_kwargs
+            Passed to :func:`~skintrinsic.robustness_curve`.
+
+        Returns
+        -------
+        display : RobustnessCurveDisplay
+            The Display, with ``ax_`` and ``figure_`` set.
+        """
         from ..robustness import robustness_curve
 
         attacks = [attack] if isinstance(attack, str) or not np.iterable(attack) else list(attack)
@@ -179,11 +262,39 @@ default="delta_loss"
 
     @classmethod
     def from_curve(cls, curve, *, metric="delta_loss", ax=None):
-        """Draw a frame returned by :func:`~skintrinsic.robustness_curve`."""
+        """Draw a frame returned by :func:`~skintrinsic.robustness_curve`.
+
+        Parameters
+        ----------
+        curve : pandas.DataFrame
+            Rows of :func:`~skintrinsic.robustness_curve`.
+        metric : str, default="delta_loss"
+            Column on the y axis.
+        ax : matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+
+        Returns
+        -------
+        display : RobustnessCurveDisplay
+            The Display, with ``ax_`` and ``figure_`` set.
+        """
         return cls(curve=curve, metric=metric).plot(ax=ax)
 
     def plot(self, ax=None, **line_kwargs):
-        """Draw on ``ax`` (a new figure when None); returns the Display."""
+        """Draw one line per attack.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+        **line_kwargs
+            Passed to ``ax.plot``.
+
+        Returns
+        -------
+        display : RobustnessCurveDisplay
+            The Display, with ``ax_`` and ``figure_`` set.
+        """
         if self.metric not in self.curve:
             raise ValueError(
                 f"metric {self.metric!r} is not a column of the curve; choose one of "
@@ -209,8 +320,12 @@ class SharpnessRobustnessDisplay:
 
     Parameters
     ----------
-    sharpness, delta_loss : ndarray of shape (n_points,)
-    domain : ndarray of shape (n_points,), default=None
+    sharpness : array-like of shape (n_points,)
+        Label sharpness K_F of each run.
+    delta_loss : array-like of shape (n_points,)
+        Loss increase under attack of each run.
+    domain : array-like of shape (n_points,), default=None
+        Labels for the colours.
 
     Attributes
     ----------
@@ -238,14 +353,42 @@ class SharpnessRobustnessDisplay:
 
     @classmethod
     def from_study(cls, result, *, attack="fgsm", ax=None):
-        """Draw K_F against the delta loss under ``attack`` from a :func:`scaling_study` result."""
+        """Draw K_F against the delta loss under ``attack`` from a study.
+
+        Parameters
+        ----------
+        result : Bunch
+            The return value of :func:`~skintrinsic.scaling_study`.
+        attack : str, default="fgsm"
+            Which ``delta_loss_<attack>`` column to use.
+        ax : matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+
+        Returns
+        -------
+        display : SharpnessRobustnessDisplay
+            The Display, with ``ax_`` and ``figure_`` set.
+        """
         frame = result.results
         domain = frame["domain"].to_numpy() if "domain" in frame else None
         return cls(sharpness=frame["K_F"].to_numpy(), delta_loss=frame[f"delta_loss_{attack}"],
                    domain=domain).plot(ax=ax)
 
     def plot(self, ax=None, *, scatter_kwargs=None):
-        """Draw on ``ax`` (a new figure when None); returns the Display."""
+        """Draw the points, the least-squares line and Pearson's r.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Where to draw; a new figure when None.
+        scatter_kwargs : dict, default=None
+            Passed to ``ax.scatter``.
+
+        Returns
+        -------
+        display : SharpnessRobustnessDisplay
+            The Display, with ``ax_`` and ``figure_`` set.
+        """
         k = np.asarray(self.sharpness, dtype=np.float64)
         dl = np.asarray(self.delta_loss, dtype=np.float64)
         if k.shape != dl.shape or k.ndim != 1 or k.size < 3:
