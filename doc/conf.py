@@ -60,10 +60,13 @@ numpydoc_xref_aliases = {
     "estimator": "sklearn.base.BaseEstimator",
     "DataFrame": "pandas.DataFrame",
     "Bunch": "sklearn.utils.Bunch",
-    # numpydoc's defaults for these are :ref:/:term: links into the Python and NumPy docs,
-    # which only intersphinx (a network fetch) could resolve; plain object roles instead
-    "bool": ":obj:`bool`",
+    # numpydoc's defaults for these are links into the Python and NumPy docs, which only
+    # intersphinx (a network fetch) could resolve: unresolved, they would show as
+    # "python:int" or fail the build (:ref:, :term:); plain object names instead
+    **{name: f":obj:`{name}`" for name in ("None", "True", "False", "int", "float", "str",
+                                            "list", "tuple", "dict", "callable", "bool")},
     "boolean": ":obj:`bool`",
+    "string": ":obj:`str`",
     "iterable": ":obj:`iterable <collections.abc.Iterable>`",
     "sequence": ":obj:`sequence <collections.abc.Sequence>`",
     "generator": ":obj:`generator <collections.abc.Generator>`",

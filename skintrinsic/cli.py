@@ -187,6 +187,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(_normalize_argv(argv))
+    if args.command == "compare" and len(args.data) < 2:
+        parser.error("compare needs two or more datasets; use 'skintrinsic profile' for one")
     try:
         return _run(args)
     except KeyboardInterrupt:
