@@ -194,6 +194,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("skintrinsic: interrupted", file=sys.stderr)
         return _EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (e.g. `skintrinsic | head`): stop quietly, as the Python docs advise
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return _EXIT_INPUT_ERROR
     except Exception as exc:  # every failure is one line; --debug shows the traceback
         if args.debug:
             raise
