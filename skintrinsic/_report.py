@@ -50,7 +50,6 @@ class Dataset:
     source: str
     description: str = ""
     preprocessing: str = "none"
-    classes: tuple = ()
 
 
 @dataclasses.dataclass
@@ -101,10 +100,10 @@ def load_dataset(source, settings, *, labels=None, data_home=None):
     """Read ``source``, draw the task and preprocess: a :class:`Dataset` ready to measure."""
     name, X, y, origin, description = _read_source(source, settings.split, labels, data_home,
                                                    settings.download)
-    X, y, classes = _draw_task(X, y, settings, name=name)
+    X, y = _draw_task(X, y, settings, name=name)
     X, preprocessing = _preprocess(X, settings)
     return Dataset(name=name, X=X, y=y, source=origin, description=description,
-                   preprocessing=preprocessing, classes=classes)
+                   preprocessing=preprocessing)
 
 
 def check_distinct_names(datasets):
@@ -308,7 +307,7 @@ def _draw_task(X, y, settings, *, name):
             raise ReportError("--classes picks the two classes of --task binary; drop it or "
                               "use --task binary")
         keep = rng.permutation(len(y))[:settings.n_samples]
-        return X[keep], y[keep], tuple(present.tolist())
+        return X[keep], y[keep]
     classes = None
     if settings.classes:
         classes = tuple(_match_class(c, present, name) for c in settings.classes)
@@ -318,10 +317,10 @@ def _draw_task(X, y, settings, *, name):
         classes = tuple(np.sort(rng.choice(present, 2, replace=False)).tolist())
     smaller = min(int(counts[present == c][0]) for c in classes)
     n_per_class = max(1, min(smaller, settings.n_samples // 2))
-    X_task, y_task, idx = binary_task(X, y, classes=classes, n_per_class=n_per_class,
-                                      random_state=rng, return_indices=True)
+    X_task, _, idx = binary_task(X, y, classes=classes, n_per_class=n_per_class,
+                                 random_state=rng, return_indices=True)
     # keep the original class names as labels: they are what the report should show
-    return X_task, y[idx], classes
+    return X_task, y[idx]
 
 
 def _match_class(text, present, name):
