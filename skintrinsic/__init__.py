@@ -1,11 +1,10 @@
 """skintrinsic: intrinsic properties of image datasets and of the networks trained on them.
 
 The public estimators are importable from here.  Submodules are loaded on first
-use, so ``import skintrinsic`` stays cheap (torch is only imported by the
-estimators that train or probe networks).
+use, so ``import skintrinsic`` itself imports neither torch nor matplotlib.
 """
 
-import importlib
+from ._lazy import attach
 
 __version__ = "0.1.0.dev0"
 
@@ -20,22 +19,8 @@ _LAZY = {
     "robustness_curve": "robustness",
     "DiffeoSensitivity": "diffeo",
     "DiffeoTransformer": "diffeo",
+    "make_stability_scorer": "diffeo",
 }
 _SUBMODULES = ("datasets", "diffeo", "nets", "plotting")
 
-__all__ = sorted(_LAZY) + list(_SUBMODULES)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        module = importlib.import_module(f".{_LAZY[name]}", __name__)
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY, _SUBMODULES)

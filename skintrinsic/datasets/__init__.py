@@ -1,6 +1,6 @@
 """Datasets: loaders for real image data and generators of data with known structure."""
 
-import importlib
+from .._lazy import attach
 
 # public name -> private module that defines it
 _LAZY = {
@@ -21,16 +21,4 @@ _LAZY = {
     "make_scale_detection_1d": "_scale_detection",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)

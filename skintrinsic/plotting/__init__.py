@@ -3,7 +3,7 @@
 matplotlib is imported only when a Display is used.
 """
 
-import importlib
+from .._lazy import attach
 
 # public name -> private module that defines it
 _LAZY = {
@@ -14,16 +14,4 @@ _LAZY = {
     "SensitivityDisplay": "_diffeo",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)
