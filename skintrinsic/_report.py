@@ -50,6 +50,7 @@ class Dataset:
     source: str
     description: str = ""
     preprocessing: str = "none"
+    rows: np.ndarray = None  # row of the source behind each image, to name images in notes
 
 
 @dataclasses.dataclass
@@ -100,10 +101,10 @@ def load_dataset(source, settings, *, labels=None, data_home=None):
     """Read ``source``, draw the task and preprocess: a :class:`Dataset` ready to measure."""
     name, X, y, origin, description = _read_source(source, settings.split, labels, data_home,
                                                    settings.download)
-    X, y = _draw_task(X, y, settings, name=name)
+    X, y, rows = _draw_task(X, y, settings, name=name)
     X, preprocessing = _preprocess(X, settings)
     return Dataset(name=name, X=X, y=y, source=origin, description=description,
-                   preprocessing=preprocessing)
+                   preprocessing=preprocessing, rows=rows)
 
 
 def check_distinct_names(datasets):
@@ -307,7 +308,7 @@ def _draw_task(X, y, settings, *, name):
             raise ReportError("--classes picks the two classes of --task binary; drop it or "
                               "use --task binary")
         keep = rng.permutation(len(y))[:settings.n_samples]
-        return X[keep], y[keep]
+        return X[keep], y[keep], keep
     classes = None
     if settings.classes:
         classes = tuple(_match_class(c, present, name) for c in settings.classes)
@@ -320,7 +321,7 @@ def _draw_task(X, y, settings, *, name):
     X_task, _, idx = binary_task(X, y, classes=classes, n_per_class=n_per_class,
                                  random_state=rng, return_indices=True)
     # keep the original class names as labels: they are what the report should show
-    return X_task, y[idx]
+    return X_task, y[idx], idx
 
 
 def _match_class(text, present, name):
@@ -349,14 +350,15 @@ def _one_line(message):
     return " ".join(str(message).split())
 
 
-def _fit_quiet(estimator, *args, notes, dataset):
-    """Fit, turning the estimator's warnings (e.g. dropped duplicates) into report notes."""
+def _fit_quiet(estimator, *args, notes, dataset, ignore=()):
+    """Fit, turning the estimator's warnings into report notes (except those in ``ignore``)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         estimator.fit(*args)
     for w in caught:
-        note = f"{dataset}: {_one_line(w.message)}"
-        if note not in notes:
+        message = _one_line(w.message)
+        note = f"{dataset}: {message}"
+        if not message.startswith(tuple(ignore)) and note not in notes:
             notes.append(note)
     return estimator
 
@@ -364,6 +366,35 @@ def _fit_quiet(estimator, *args, notes, dataset):
 def _row(dataset, quantity, method, value, ci=(np.nan, np.nan), **extra):
     return {"dataset": dataset, "quantity": quantity, "method": method, "value": float(value),
             "ci_low": float(ci[0]), "ci_high": float(ci[1]), **extra}
+
+
+def _check_duplicates(data, notes):
+    """Note exact duplicate images; return True when two of them carry different labels.
+
+    The estimators find duplicates themselves, but only in the rows they are given;
+    here they are named by their rows in the user's data.
+    """
+    from ._neighbors import find_duplicates
+
+    info = find_duplicates(np.asarray(data.X).reshape(len(data.X), -1))
+    if not info.n_duplicates:
+        return False
+    rows = np.arange(len(data.X)) if data.rows is None else np.asarray(data.rows)
+    copy = np.flatnonzero(info.groups != np.arange(len(info.groups)))
+    def pair(i):
+        a, b = sorted((info.groups[i], i), key=lambda r: rows[r])
+        return f"rows {rows[a]} and {rows[b]} of {data.source}", data.y[a], data.y[b]
+
+    where, _, _ = pair(copy[0])
+    notes.append(f"{data.name}: {info.n_duplicates} exact duplicate image(s), e.g. {where}; "
+                 "d_data counts each distinct image once")
+    conflict = copy[data.y[copy] != data.y[info.groups[copy]]]
+    if conflict.size:
+        where, label_a, label_b = pair(conflict[0])
+        notes.append(f"{data.name}: K_F is infinite: {where} are identical images labelled "
+                     f"{label_a} and {label_b} ({conflict.size} such pair(s)); remove or "
+                     "relabel them")
+    return bool(conflict.size)
 
 
 def measure(data, settings, *, notes, step=lambda name: None):
@@ -374,29 +405,24 @@ def measure(data, settings, *, notes, step=lambda name: None):
     from .dimension import IntrinsicDimension
     from .sharpness import LabelSharpness
 
+    conflicting = _check_duplicates(data, notes)
     common = dict(n_bootstrap=settings.n_bootstrap, confidence_level=settings.confidence_level,
                   device=settings.device, random_state=settings.random_state)
+    quiet = dict(notes=notes, dataset=data.name, ignore=("Dropped",))  # noted just above
     rows = []
     step("d_data (MLE)")
-    mle = _fit_quiet(IntrinsicDimension("mle", k=settings.k, **common), data.X,
-                     notes=notes, dataset=data.name)
+    mle = _fit_quiet(IntrinsicDimension("mle", k=settings.k, **common), data.X, **quiet)
     rows.append(_row(data.name, "d_data", f"MLE (k={settings.k})", mle.dimension_,
                      mle.confidence_interval_))
     step("d_data (TwoNN)")
-    twonn = _fit_quiet(IntrinsicDimension("twonn", **common), data.X, notes=notes,
-                       dataset=data.name)
+    twonn = _fit_quiet(IntrinsicDimension("twonn", **common), data.X, **quiet)
     rows.append(_row(data.name, "d_data", "TwoNN", twonn.dimension_, twonn.confidence_interval_))
     step("K_F")
-    try:
-        kf = _fit_quiet(LabelSharpness(device=settings.device), data.X, data.y, notes=notes,
-                        dataset=data.name)
-        rows.append(_row(data.name, "K_F", "exact, all pairs", kf.sharpness_))
-    except ValueError as exc:
-        if "identical" not in str(exc).lower():
-            raise
-        # identical images with different labels: K_F is infinite; say so and go on
-        notes.append(f"{data.name}: K_F is infinite: {_one_line(exc)}")
+    if conflicting:
         rows.append(_row(data.name, "K_F", "exact, all pairs", np.inf))
+    else:
+        kf = _fit_quiet(LabelSharpness(device=settings.device), data.X, data.y, **quiet)
+        rows.append(_row(data.name, "K_F", "exact, all pairs", kf.sharpness_))
     curve = None
     if settings.train:
         train_rows, curve = _train_and_probe(data, settings, notes=notes, step=step)

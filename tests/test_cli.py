@@ -8,6 +8,7 @@ opened in headless Chromium, and bad input must give a one-line error, never a t
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -372,6 +373,17 @@ def test_single_class(tmp_path, pneumonia_npz):
     _, X, y = pneumonia_npz
     np.savez(tmp_path / "one.npz", X=X[y == 1], y=y[y == 1])
     assert_one_line_error(run("one.npz", cwd=tmp_path, check=False), "single class")
+
+
+def test_identical_images_with_different_labels(tmp_path, pneumonia_npz):
+    # not an error: K_F is reported as infinite, and the two images are named by their rows
+    _, X, y = pneumonia_npz
+    np.savez(tmp_path / "clash.npz", X=np.concatenate([X, X[:1]]), y=np.r_[y, 1 - y[0]])
+    proc = run("clash.npz", "--task", "all", "--n-bootstrap", 0, "--out", "rep", cwd=tmp_path)
+    assert re.search(r"K_F exact, all pairs +inf", proc.stdout)
+    report, m = measures(tmp_path / "rep")
+    assert m[("clash", "K_F", "exact,")]["value"] is None  # JSON has no infinity
+    assert any(f"rows 0 and {len(y)} of clash.npz are identical" in n for n in report["notes"])
 
 
 def test_bad_options(tmp_path, data_home):
