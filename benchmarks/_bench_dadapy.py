@@ -18,6 +18,16 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NU
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
+def peak_rss_kb():
+    """Peak resident set of this process since exec (VmHWM; ru_maxrss carries the parent's)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    import resource  # noqa: PLC0415
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data", required=True)
@@ -30,8 +40,6 @@ def main():
         os.environ[var] = str(args.threads)
 
     import importlib.metadata as md  # noqa: PLC0415
-    import resource  # noqa: PLC0415
-
     import numpy as np  # noqa: PLC0415
     from dadapy import Data  # noqa: PLC0415
 
@@ -41,11 +49,11 @@ def main():
     except ImportError:
         pass
     X = np.load(args.data)
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t = time.perf_counter()
+    baseline = peak_rss_kb()
+    t, c = time.perf_counter(), time.process_time()
     data = Data(coordinates=X, maxk=args.maxk, verbose=False, n_jobs=args.threads)
     d, _, _ = data.compute_id_2NN()  # Facco: linear fit on the smallest 90% of mu
-    elapsed = time.perf_counter() - t
+    elapsed, cpu = time.perf_counter() - t, time.process_time() - c
     versions = {"python": sys.version.split()[0]}
     for pkg in ("dadapy", "numpy", "scikit-learn", "scipy", "jax", "torch"):
         try:
@@ -53,8 +61,8 @@ def main():
         except md.PackageNotFoundError:
             versions[pkg] = None
     with open(args.result, "w") as f:
-        json.dump({"time": elapsed, "d_twonn_facco": float(d), "maxk": args.maxk,
-                   "rss_baseline_kb": baseline, "versions": versions}, f)
+        json.dump({"time": elapsed, "cpu": cpu, "d_twonn_facco": float(d), "maxk": args.maxk,
+                   "rss_baseline_kb": baseline, "peak_rss_kb": peak_rss_kb(), "versions": versions}, f)
 
 
 if __name__ == "__main__":

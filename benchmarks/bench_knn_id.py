@@ -151,16 +151,40 @@ def twonn_from_distances(dist, variant):
 _BASELINE = {}
 
 
+def peak_rss_kb():
+    """This process's peak resident set since exec (VmHWM).
+
+    Not ``ru_maxrss``: Linux carries the parent's pre-exec high-water mark into
+    the child's ``ru_maxrss``, so a child of a large parent would report the
+    parent's memory.
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    import resource  # noqa: PLC0415  (non-Linux fallback)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def _mark_baseline():
     """Record memory after imports and data load, just before the timed work."""
-    import resource  # noqa: PLC0415
-    _BASELINE["rss_baseline_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _BASELINE["rss_baseline_kb"] = peak_rss_kb()
+
+
+_CALLS = []  # (wall, cpu) of every timed call of the worker
 
 
 def _timed(fn):
-    t = time.perf_counter()
+    """Wall time of ``fn()``; its process CPU time (all threads) is kept in ``_CALLS``.
+
+    CPU time / threads is less sensitive than wall time to other processes on the
+    machine, so it is reported next to it.
+    """
+    t, c = time.perf_counter(), time.process_time()
     out = fn()
-    return out, time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    _CALLS.append((wall, cpu))
+    return out, wall
 
 
 def _engine_block_rows(n):
@@ -193,13 +217,15 @@ def case_gemm(X, y, args):
 def case_ours_knn_exact(X, y, args):
     from skintrinsic._neighbors import kneighbors  # noqa: PLC0415
     _mark_baseline()
-    nb, t = _timed(lambda: kneighbors(X, K))
-    (d_mle, d_pope, d_facco), t_formula = _timed(lambda: (
-        mle_from_distances(nb.distances), twonn_from_distances(nb.distances, "pope"),
-        twonn_from_distances(nb.distances, "facco")))
+
+    def run():
+        nb = kneighbors(X, K)
+        return nb, (mle_from_distances(nb.distances), twonn_from_distances(nb.distances, "pope"),
+                    twonn_from_distances(nb.distances, "facco"))
+
+    (nb, (d_mle, d_pope, d_facco)), t = _timed(run)
     np.save(args.save, nb.indices)
-    return {"time": t + t_formula, "time_knn": t, "d_mle": d_mle, "d_twonn_pope": d_pope,
-            "d_twonn_facco": d_facco}
+    return {"time": t, "d_mle": d_mle, "d_twonn_pope": d_pope, "d_twonn_facco": d_facco}
 
 
 def case_ours_knn_approx(X, y, args):
@@ -352,7 +378,7 @@ def worker(args):
     X = np.load(args.data)
     y = np.load(args.labels) if args.labels else None
     fn = CASES[args.case]
-    if args.profile:
+    if args.profile is not None:
         import cProfile  # noqa: PLC0415
         import io  # noqa: PLC0415
         import pstats  # noqa: PLC0415
@@ -364,6 +390,10 @@ def worker(args):
     else:
         res = fn(X, y, args)
     res.update(_BASELINE)
+    res["peak_rss_kb"] = peak_rss_kb()
+    for wall, cpu in _CALLS:
+        if res.get("time") is not None and wall == res["time"]:
+            res["cpu"] = cpu
     res["torch_threads"] = torch.get_num_threads()
     with open(args.result, "w") as f:
         json.dump(res, f)
@@ -412,7 +442,7 @@ def run_case(case, data, *, args, tmp, tag, labels=None, labels_cont=None, profi
         if labels_cont is not None:
             cmd += ["--labels-cont", str(labels_cont)]
         if profile:
-            cmd += ["--profile"]
+            cmd += ["--profile", case]
         if case == "gemm":
             cmd += ["--gemm-n"] + [str(n) for n in args.sizes]
     load_before = os.getloadavg()
@@ -433,6 +463,7 @@ def run_case(case, data, *, args, tmp, tag, labels=None, labels_cont=None, profi
     proc.returncode = os.waitstatus_to_exitcode(status)
     log.close()
     wall = time.perf_counter() - t0
+    # wait4's ru_maxrss includes the parent's pre-exec memory; the worker's own VmHWM replaces it
     out = {"case": case, "wall": wall, "peak_rss_mb": usage.ru_maxrss / 1024,
            "load_before": load_before[0], "load_after": os.getloadavg()[0]}
     if timed_out:
@@ -443,8 +474,8 @@ def run_case(case, data, *, args, tmp, tag, labels=None, labels_cont=None, profi
         out["log_tail"] = tail
     else:
         out.update(json.loads(result.read_text()))
-        if "rss_baseline_kb" in out:
-            out["extra_rss_mb"] = out["peak_rss_mb"] - out["rss_baseline_kb"] / 1024
+        out["peak_rss_mb"] = out["peak_rss_kb"] / 1024
+        out["extra_rss_mb"] = (out["peak_rss_kb"] - out["rss_baseline_kb"]) / 1024
         if save.exists():
             out["indices_file"] = str(save)
     msg = f"  {tag:>12} {case:<18} "
@@ -509,11 +540,15 @@ def bench_dataset(tag, X, y, y_cont, *, args, tmp, meta):
     for case in default_cases(n, args):
         if case.endswith("_cont") and labels_cont is None:
             continue
-        rows[case] = run_case(case, data, args=args, tmp=tmp, tag=tag, labels=labels,
-                              labels_cont=labels_cont)
-    if args.profile and "ours_knn_exact" in rows:
-        rows["ours_knn_exact_profile"] = run_case("ours_knn_exact", data, args=args, tmp=tmp,
-                                                  tag=tag + "_prof", profile=True)
+        runs = [run_case(case, data, args=args, tmp=tmp, tag=tag, labels=labels, labels_cont=labels_cont)
+                for _ in range(args.repeat)]
+        ok = [r for r in runs if "error" not in r and r.get("time") is not None]
+        rows[case] = min(ok, key=lambda r: r["time"]) if ok else runs[-1]
+        if len(runs) > 1:
+            rows[case]["all_times"] = [r.get("time") for r in runs]
+    for case in (args.profile or ["ours_knn_exact"]) if args.profile is not None else []:
+        rows[case + "_profile"] = run_case(case, data, args=args, tmp=tmp, tag=tag + "_prof", labels=labels,
+                                           labels_cont=labels_cont, profile=True)
     agreement = {}
     ex = rows.get("ours_knn_exact", {})
     if "indices_file" in ex and "indices_file" in rows.get("sklearn_knn", {}):
@@ -616,8 +651,8 @@ def _render_dataset(ds, gflops):
     out = [f"\n#### {ds['tag']}: N = {n:,}, D = {D}"
            + (f" ({ds['note']})" if ds.get("note") else "") + "\n",
            f"GEMM limit 2·N²·D / GFLOP/s = {_fmt(limit, '.1f')} s.\n",
-           "| method | time [s] | peak RSS [MB] (extra) | estimate | agreement | load (1 min) |",
-           "|---|---|---|---|---|---|"]
+           "| method | time [s] | CPU [s] | peak RSS [MB] (extra) | estimate | agreement | load (1 min) |",
+           "|---|---|---|---|---|---|---|"]
     labels = {
         "ours_knn_exact": "ours: `kneighbors` exact + MLE formula",
         "ours_id_exact": "ours: `IntrinsicDimension()` (exact, incl. 200 bootstrap)",
@@ -639,7 +674,7 @@ def _render_dataset(ds, gflops):
             continue
         r = rows[case]
         if "error" in r:
-            out.append(f"| {label} | {r['error']} | {r['peak_rss_mb']:.0f} | | | {r['load_before']:.2f} |")
+            out.append(f"| {label} | {r['error']} | | {r['peak_rss_mb']:.0f} | | | {r['load_before']:.2f} |")
             continue
         t = _fmt(r.get("time"))
         if "time_cold" in r:
@@ -685,7 +720,8 @@ def _render_dataset(ds, gflops):
             sk = rows.get("skdim_mle", {}).get("time")
             if sk:
                 agree += f"; skdim MLE / ours = {sk / r['time']:.1f}x"
-        out.append(f"| {label} | {t} | {mem} | {est} | {agree.lstrip('; ')} | {r['load_before']:.2f} |")
+        out.append(f"| {label} | {t} | {_fmt(r.get('cpu'), '.1f')} | {mem} | {est} | {agree.lstrip('; ')} | "
+                   f"{r['load_before']:.2f} |")
     return out
 
 
@@ -722,8 +758,11 @@ def parse_args(argv=None):
     p.add_argument("--data-home", type=Path, default=DEFAULT_DATA_HOME)
     p.add_argument("--peer-python", type=Path, default=DEFAULT_PEER_PYTHON,
                    help="python of the venv with DADApy (numpy<2)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run each case this many times (fresh processes) and keep the fastest")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per case")
-    p.add_argument("--profile", action="store_true", help="also run a cProfile of the exact kNN case")
+    p.add_argument("--profile", nargs="*", choices=sorted(CASES),
+                   help="also run these cases under cProfile (no names: ours_knn_exact)")
     p.add_argument("--quick", action="store_true", help="smoke run: N=3000 only, about 2 minutes")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     p.add_argument("--report", type=Path, nargs="+", help="render markdown tables from JSON results")
