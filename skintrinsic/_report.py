@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .datasets._loaders import _open_idx, _read_idx
 
 #: Names the command understands without a path.
 SKLEARN_BUILTINS = ("digits",)
@@ -93,7 +94,6 @@ class Report:
 _FORMATS_HINT = ("pass a built-in name (digits, mnist, pneumoniamnist or another MedMNIST "
                  "name), an .npz file, an IDX images file or a folder with one sub-folder of "
                  "images per class")
-_GZIP_MAGIC = b"\x1f\x8b"
 _IDX_IMAGES, _IDX_LABELS = 2051, 2049
 
 
@@ -151,7 +151,7 @@ def _read_source(source, split, labels, data_home, download=False):
     if path.suffix == ".npz":
         return (name, *_read_npz(path, split, labels))
     if _idx_magic(path) == _IDX_IMAGES:
-        X = _read_idx_file(path, _IDX_IMAGES, 3)
+        X = _read_idx(path, _IDX_IMAGES, 3)
         label_path = Path(labels).expanduser() if labels else _idx_labels_beside(path)
         y = _read_labels(label_path, len(X))
         name = name.replace("-images-idx3-ubyte", "").replace("-idx3-ubyte", "")
@@ -217,40 +217,13 @@ def _read_npz(path, split, labels):
     return X, (y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y), path.name, ""
 
 
-def _open_maybe_gzip(path):
-    import gzip
-
-    with open(path, "rb") as f:
-        head = f.read(2)
-    return gzip.open(path, "rb") if head == _GZIP_MAGIC else open(path, "rb")
-
-
 def _idx_magic(path):
     try:
-        with _open_maybe_gzip(path) as f:
+        with _open_idx(path) as f:
             head = f.read(4)
     except OSError:
         return None
     return int.from_bytes(head, "big") if len(head) == 4 else None
-
-
-def _read_idx_file(path, magic, n_dims):
-    """An IDX file, gzipped (the official files) or not."""
-    import gzip
-    import tempfile
-
-    from .datasets._loaders import _read_idx
-
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == _GZIP_MAGIC
-    if gzipped:
-        return _read_idx(path, magic, n_dims)
-    # the loader reads the official gzipped files; give it a gzipped view of a plain one
-    with tempfile.TemporaryDirectory() as tmp:
-        packed = Path(tmp) / "data.gz"
-        with open(path, "rb") as src, gzip.open(packed, "wb", compresslevel=1) as dst:
-            dst.write(src.read())
-        return _read_idx(packed, magic, n_dims)
 
 
 def _idx_labels_beside(path):
@@ -267,7 +240,7 @@ def _idx_labels_beside(path):
 def _read_labels(path, n):
     """Labels from an IDX labels file, a .npy file, or text with one label per line."""
     if _idx_magic(path) == _IDX_LABELS:
-        y = _read_idx_file(path, _IDX_LABELS, 1)
+        y = _read_idx(path, _IDX_LABELS, 1)
     elif path.suffix == ".npy":
         y = np.load(path, allow_pickle=False)
     else:

@@ -318,7 +318,7 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         ``mu``) are resampled with replacement and re-aggregated; the
         neighbour graph itself is not recomputed, since resampled duplicates
         would have distance 0.
-    local_dimensions_ : ndarray of shape (n_samples_fit_,)
+    local_dimensions_ : ndarray of shape (n_samples_fit,)
         Local dimension of each distinct fitted sample: ``1 / u_k`` (MLE) or
         ``1 / log mu`` (TwoNN); ``inf`` where neighbours tie (see
         :func:`local_dimensions`).

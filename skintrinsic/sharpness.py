@@ -288,7 +288,7 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     **transform.** New samples have no labels, so ``transform`` returns a
     label-free local sharpness: the smallest Lipschitz constant that any
-    labelling of ``x`` forces on ``{x}`` together with the fitted data,
+    labelling of ``x`` forces on ``{x}`` together with the fitted data::
 
         K(x) = max over fitted pairs (j, k) of |y_j - y_k| / (||x - x_j|| + ||x - x_k||).
 

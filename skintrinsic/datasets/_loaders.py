@@ -85,9 +85,19 @@ def _file_info(path, md5):
 
 # --------------------------------------------------------------------------------------- MNIST
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _open_idx(path):
+    """Open an IDX file for reading, gzipped (as the official files are) or plain."""
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == _GZIP_MAGIC
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+
+
 def _read_idx(path, magic, n_dims):
-    """Read one gzipped IDX file: a big-endian header (magic, dims) then uint8 values."""
-    with gzip.open(path, "rb") as f:
+    """Read one IDX file, gzipped or plain: a big-endian header (magic, dims) then uint8 values."""
+    with _open_idx(path) as f:
         header = f.read(4 * (1 + n_dims))
         if len(header) < 4 * (1 + n_dims):
             raise ValueError(f"{path} is too short to be an IDX file.")

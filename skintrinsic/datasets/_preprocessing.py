@@ -166,7 +166,8 @@ class ReferencePreprocessor(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, *output_shape_)
+        X_new : ndarray of shape (n_samples, ...)
+            Each image resized to ``output_shape_`` and scaled to a maximum of 255;
             float32 for integer input, else the input's float dtype.
         """
         check_is_fitted(self)
