@@ -10,22 +10,9 @@ back as JSON.
 
 import argparse
 import json
-import os
 import sys
 import time
-
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
-               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
-
-
-def peak_rss_kb():
-    """Peak resident set of this process since exec (VmHWM; ru_maxrss carries the parent's)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    import resource  # noqa: PLC0415
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from pathlib import Path
 
 
 def main():
@@ -36,18 +23,16 @@ def main():
     p.add_argument("--maxk", type=int, default=3,
                    help="neighbours DADApy computes; TwoNN needs 2 (its default, 100, is 50x the work)")
     args = p.parse_args()
-    for var in THREAD_VARS:  # before numpy is imported
-        os.environ[var] = str(args.threads)
+    # bench_knn_id sets the thread env vars from --threads on import, before numpy
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_knn_id import gemm_probe, peak_rss_kb  # noqa: PLC0415
 
     import importlib.metadata as md  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
     from dadapy import Data  # noqa: PLC0415
 
-    try:
-        import torch  # noqa: PLC0415  (only so that its thread count is pinned as everywhere else)
-        torch.set_num_threads(args.threads)
-    except ImportError:
-        pass
+    import torch  # noqa: PLC0415  (the GEMM probe; its threads pinned as everywhere else)
+    torch.set_num_threads(args.threads)
     X = np.load(args.data)
     baseline = peak_rss_kb()
     t, c = time.perf_counter(), time.process_time()
@@ -60,9 +45,11 @@ def main():
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             versions[pkg] = None
+    result = {"time": elapsed, "cpu": cpu, "d_twonn_facco": float(d), "maxk": args.maxk,
+              "rss_baseline_kb": baseline, "peak_rss_kb": peak_rss_kb(), "versions": versions}
+    result["gemm_probe"] = gemm_probe(X)  # after the peak was read: it allocates a block
     with open(args.result, "w") as f:
-        json.dump({"time": elapsed, "cpu": cpu, "d_twonn_facco": float(d), "maxk": args.maxk,
-                   "rss_baseline_kb": baseline, "peak_rss_kb": peak_rss_kb(), "versions": versions}, f)
+        json.dump(result, f)
 
 
 if __name__ == "__main__":
