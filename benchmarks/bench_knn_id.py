@@ -437,6 +437,14 @@ def _versions(peer_python):
             v[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             v[pkg] = None
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "skintrinsic"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        v["skintrinsic_commit"] = head + (" + uncommitted changes in skintrinsic/" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        v["skintrinsic_commit"] = None
     return v
 
 
