@@ -214,9 +214,10 @@ def _search_exact(R, Q, k, *, self_mode, exclude_zero, device, block_size, verbo
         cand = np.take_along_axis(cand, order, 1)
         kth = exact[:, k - 1]
         # Certification: a point outside the candidates has approx >= vals[:, -1], so its
-        # true squared distance is >= vals[:, -1] - err and cannot beat the k-th candidate
-        # when that bound is >= kth.  Uncertified rows are searched again in float64.
-        ok = np.isfinite(kth) & ((m == n_r) | (vals[:, -1] - err >= kth))
+        # true squared distance is >= vals[:, -1] - err.  When that bound is strictly above
+        # the k-th candidate, no outsider can enter the top k, not even as a tie (ties are
+        # broken by index).  Uncertified rows are searched again in float64.
+        ok = np.isfinite(kth) & ((m == n_r) | (vals[:, -1] - err > kth))
         for r in np.flatnonzero(~ok):
             full = _direct_sq(Q_exact[start + r:start + r + 1], R_exact)[0]
             if self_mode:
