@@ -162,7 +162,8 @@ class _GemmIndex:
             Rc = R[s:s + chunk] - self.center
             R32[s:s + chunk] = Rc
             sq[s:s + chunk] = np.einsum("ij,ij->i", Rc, Rc)
-        self.max_norm = float(np.sqrt(sq.max())) if R.shape[0] else 0.0
+        self.norms = np.sqrt(sq)
+        self.max_norm = float(self.norms.max()) if R.shape[0] else 0.0
         self.device = device
         self.R32 = torch.from_numpy(R32).to(device)
         self.sq32 = torch.from_numpy(sq.astype(np.float32)).to(device)
@@ -181,6 +182,60 @@ class _GemmIndex:
         return d2, err
 
 
+def _row_candidates(index, Q, m, block, *, verbose, desc):
+    """Yield ``(start, stop, approx, cand, err)``: each query row's ``m`` best candidates."""
+    starts = range(0, Q.shape[0], block)
+    for start in progress(starts, verbose=verbose, desc=desc, total=len(starts)):
+        stop = min(start + block, Q.shape[0])
+        d2, err = index.block(Q[start:stop])
+        vals, cand = torch.topk(d2, m, dim=1, largest=False, sorted=True)
+        yield start, stop, vals.cpu().numpy().astype(np.float64), cand.cpu().numpy(), err
+
+
+def _merge_candidates(vals, cand, rows, d2, offset, m):
+    """Fold the ``m`` best of each row of ``d2`` (columns from ``offset``) into ``vals, cand``."""
+    v, j = torch.topk(d2, min(m, d2.shape[1]), dim=1, largest=False)
+    v = torch.cat([vals[rows], v], 1)
+    j = torch.cat([cand[rows], j + offset], 1)
+    v, pos = torch.topk(v, m, dim=1, largest=False, sorted=True)
+    vals[rows] = v
+    cand[rows] = torch.gather(j, 1, pos)
+
+
+def _symmetric_candidates(index, m, tile, *, verbose, desc):
+    """Self-search candidates with half the GEMM work.
+
+    The distance matrix is symmetric, so each tile ``d2(I, J)`` with ``J >= I``
+    is computed once and feeds the running top-``m`` of the rows of ``I`` and,
+    transposed, of the rows of ``J``.  A point dropped from a row's running set
+    was no closer (in float32) than every point kept then, and the kept values
+    only decrease, so every non-candidate is at least the final ``m``-th value:
+    the certification in :func:`_search_exact` holds unchanged.
+    """
+    n = index.R32.shape[0]
+    device = index.R32.device
+    vals = torch.full((n, m), float("inf"), device=device)
+    cand = torch.full((n, m), -1, dtype=torch.int64, device=device)
+    starts = range(0, n, tile)
+    tiles = [(a, b) for a in starts for b in starts if b >= a]
+    for a, b in progress(tiles, verbose=verbose, desc=desc, total=len(tiles)):
+        I, J = slice(a, min(a + tile, n)), slice(b, min(b + tile, n))
+        d2 = torch.addmm(index.sq32[None, J], index.R32[I], index.R32[J].T, alpha=-2.0)
+        d2 += index.sq32[I, None]
+        if a == b:
+            d2.fill_diagonal_(float("inf"))
+        _merge_candidates(vals, cand, I, d2, b, m)
+        if a != b:
+            # top-k along rows of a contiguous copy is 2-3x faster than along columns
+            _merge_candidates(vals, cand, J, d2.T.contiguous(), a, m)
+    err = index.err_coef * (index.norms + index.max_norm) ** 2
+    vals = vals.cpu().numpy().astype(np.float64)
+    cand = cand.cpu().numpy()
+    for start in range(0, n, tile):
+        stop = min(start + tile, n)
+        yield start, stop, vals[start:stop], cand[start:stop], err[start:stop]
+
+
 def _search_exact(R, Q, k, *, self_mode, exclude_zero, device, block_size, verbose, desc):
     """Exact kNN of the rows of ``Q`` among the rows of ``R`` (float32 or float64 arrays)."""
     n_q, n_r = Q.shape[0], R.shape[0]
@@ -191,20 +246,19 @@ def _search_exact(R, Q, k, *, self_mode, exclude_zero, device, block_size, verbo
     m = min(n_r, k + n_excluded + max(4, k // 5))
     out_d = np.empty((n_q, k))
     out_i = np.empty((n_q, k), dtype=np.int64)
-    block = _auto_block_rows(n_r, block_size)
-    starts = range(0, n_q, block)
-    for start in progress(starts, verbose=verbose, desc=desc, total=len(starts)):
-        stop = min(start + block, n_q)
+    if self_mode:
+        # square tiles: a float32 tile and its transposed copy take at most 2 x 64 MiB
+        tile = int(block_size or min(n_r, 4096))
+        blocks = _symmetric_candidates(index, m, tile, verbose=verbose, desc=desc)
+    else:
+        blocks = _row_candidates(index, Q, m, _auto_block_rows(n_r, block_size), verbose=verbose,
+                                 desc=desc)
+    for start, stop, vals, cand, err in blocks:
         rows = np.arange(start, stop)
-        d2, err = index.block(Q[start:stop])
-        if self_mode:
-            d2[torch.arange(stop - start, device=d2.device), torch.from_numpy(rows).to(d2.device)] = \
-                float("inf")
-        vals, cand = torch.topk(d2, m, dim=1, largest=False, sorted=True)
-        del d2
-        vals = vals.cpu().numpy().astype(np.float64)
-        cand = cand.cpu().numpy()
+        missing = cand < 0  # unfilled slots, only when m exceeds the points a row can see
+        cand = np.where(missing, 0, cand)
         exact = _direct_sq_rows(Q_exact[start:stop], R_exact, cand)
+        exact[missing] = np.inf
         if self_mode:
             exact[cand == rows[:, None]] = np.inf
         if exclude_zero:
