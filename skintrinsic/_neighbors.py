@@ -3,7 +3,9 @@
 Exact search
     Rows of queries are processed in blocks.  For each block, squared distances to
     all reference points come from one float32 GEMM (torch, on CPU or CUDA), which
-    is fast but can cancel for close points.  The ``k + margin`` best candidates
+    is fast but can cancel for close points.  A search of a set against itself
+    uses the symmetry of the distances: each square tile is computed once and
+    feeds the candidates of the rows on both of its sides.  The ``k + margin`` best candidates
     of each row are then re-ranked with distances recomputed directly in float64,
     and a rigorous bound on the float32 error certifies that no point outside the
     candidates could have entered the top ``k``.  The rare rows that cannot be
