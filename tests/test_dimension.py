@@ -9,9 +9,7 @@
 * real images (MNIST, PneumoniaMNIST) with the reference preprocessing.
 """
 
-import gzip
 import pickle
-import struct
 import warnings
 
 import numpy as np
@@ -21,7 +19,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skintrinsic import IntrinsicDimension
-from skintrinsic.datasets import make_hypercube, make_linear_manifold, make_sphere
+from skintrinsic.datasets import load_mnist, make_hypercube, make_linear_manifold, make_sphere
 from skintrinsic.dimension import (
     local_dimensions,
     mle_dimension,
@@ -487,14 +485,6 @@ def test_sklearn_compatible(estimator, check):
 # real images
 # --------------------------------------------------------------------------------------------
 
-def _read_idx(path, n_dims):
-    """An IDX file (big-endian int32 header: magic, then one size per dimension) as uint8."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    sizes = struct.unpack(f">{n_dims}i", raw[4:4 + 4 * n_dims])
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * n_dims).reshape(sizes)
-
-
 def _balanced(images, labels, classes, per_class, rng):
     rows = np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
                            for c in classes])
@@ -509,8 +499,9 @@ def _reference_preprocessing(images):
 
 def test_real_images_match_brute_force(data_home):
     rng = np.random.default_rng(0)
-    mnist = _read_idx(data_home / "mnist-t10k-images-idx3-ubyte.gz", 3)
-    mnist_labels = _read_idx(data_home / "mnist-t10k-labels-idx1-ubyte.gz", 1)
+    # the loader is checked against an independent IDX parser in test_datasets.py
+    mnist, mnist_labels = load_mnist(data_home=data_home, download_if_missing=False,
+                                     return_X_y=True)
     assert mnist.shape == (10000, 28, 28) and mnist_labels.shape == (10000,)
     pair = rng.choice(10, 2, replace=False)
     X_nat = _reference_preprocessing(_balanced(mnist, mnist_labels, pair, 500, rng))

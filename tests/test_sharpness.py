@@ -1,6 +1,5 @@
 """LabelSharpness against a brute-force oracle: scipy cdist and the explicit max over all pairs."""
 
-import gzip
 import pickle
 
 import numpy as np
@@ -13,6 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skintrinsic import LabelSharpness
 from skintrinsic import sharpness as sharpness_module
+from skintrinsic.datasets import load_mnist
 
 
 def label_gaps(y_a, y_b, categorical):
@@ -446,15 +446,6 @@ def test_sklearn_compatible(estimator, check, monkeypatch):
 # ---------------------------------------------------------------- real data
 
 
-def read_idx(path, header):
-    """Payload of an IDX file (big-endian header of ``header`` bytes, then uint8 values)."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    magic = int.from_bytes(raw[:4], "big")
-    assert magic == {16: 2051, 8: 2049}[header]
-    return np.frombuffer(raw, dtype=np.uint8, offset=header)
-
-
 def reference_preprocessing(images):
     """As in the paper: each image scaled so that its max is 255."""
     images = images.reshape(len(images), -1).astype(np.float64)
@@ -474,8 +465,9 @@ def bichromatic_brute_force(X, y):
 
 
 def real_sets(data_home):
-    mnist_images = read_idx(data_home / "mnist-t10k-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
-    mnist_labels = read_idx(data_home / "mnist-t10k-labels-idx1-ubyte.gz", 8)
+    # the loader is checked against an independent IDX parser in test_datasets.py
+    mnist_images, mnist_labels = load_mnist(data_home=data_home, download_if_missing=False,
+                                            return_X_y=True)
     rng = np.random.default_rng(1337)
     digits = np.sort(rng.choice(10, 2, replace=False))
     with np.load(data_home / "pneumoniamnist.npz") as npz:
