@@ -73,7 +73,7 @@ _CHUNK = 4096
 #: float32 tile of distances held at once (plus its transposed copy)
 _TILE_BYTES = 64 * 2**20
 #: Rows of a float64 re-search done in one batch (their float64 copy is held).
-_RESCUE_BYTES = 128 * 2**20
+_RESCUE_BYTES = 64 * 2**20
 SHIFT_GAIN = 4.0
 _LARGEST = float(np.finfo(np.float64).max)
 
@@ -161,7 +161,7 @@ def compact(A):
 
     Exact distances are computed from differences in float64 either way.
     """
-    if A.dtype != np.float64:
+    if A.dtype != np.float64 or not A.size or _abs_max(A) >= float(np.finfo(np.float32).max):
         return A
     A32 = A.astype(np.float32)
     return A32 if np.array_equal(A32, A) else A
@@ -778,9 +778,10 @@ def _graph_entries(G, *, square):
         vals = np.asarray(G).ravel()
     vals = vals.astype(np.float64)
     if vals.size and not (np.all(np.isfinite(vals)) and vals.min() >= 0):
+        what = "Negative values" if np.nanmin(vals) < 0 else "NaN or infinite values"
         raise ValueError(
-            "A precomputed neighbour graph must hold finite, non-negative distances; found "
-            f"{'negative' if np.nanmin(vals) < 0 else 'non-finite'} values."
+            f"{what} in data passed as a precomputed neighbour graph: it must hold finite, "
+            "non-negative distances (e.g. KNeighborsTransformer(mode='distance') output)."
         )
     if square:
         off = rows != cols
@@ -844,14 +845,49 @@ def graph_neighbors(G, k, *, square, columns=None, exclude_zero=False):
     return Neighbors(vals[pos], cols[pos])
 
 
-def kneighbors_graph(X, n_neighbors, *, device="cpu", n_jobs=None, verbose=0):
-    """The exact ``n_neighbors``-NN graph of ``X`` as a sparse distance matrix (CSR).
+def kneighbors_graph(X, n_neighbors=20, *, device="cpu", n_jobs=None, verbose=0):
+    """The exact ``n_neighbors``-nearest-neighbour graph of ``X``, as a sparse distance matrix.
 
-    Row ``i`` holds the distances from sample ``i`` to its nearest neighbours,
-    itself excluded, in scikit-learn's ``mode="distance"`` convention, so that
-    one neighbour pass can feed several estimators with
-    ``neighbors="precomputed"``.
+    One exact neighbour pass (the engine every estimator uses) whose result can
+    feed several estimators with ``neighbors="precomputed"``, for instance the
+    MLE and TwoNN on the same images.  The format is scikit-learn's
+    ``mode="distance"`` graph (as from :class:`sklearn.neighbors.KNeighborsTransformer`),
+    with each sample itself left out.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, ...)
+        Samples; images of any shape are flattened.  Exact duplicates appear
+        as stored zeros, which the estimators drop or refuse.
+    n_neighbors : int, default=20
+        Neighbours per sample; the MLE with ``k`` needs ``k`` of them.
+    device : str or torch.device, default="cpu"
+        Where the distance GEMMs run.
+    n_jobs : int, default=None
+        Threads (``None`` leaves torch's and numba's settings).
+    verbose : int, default=0
+        Show a progress bar.
+
+    Returns
+    -------
+    graph : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
+        Row ``i`` holds the distances to its ``n_neighbors`` nearest samples.
+
+    Examples
+    --------
+    >>> from skintrinsic import IntrinsicDimension, kneighbors_graph
+    >>> from skintrinsic.datasets import make_sphere
+    >>> X = make_sphere(1000, 3, ambient_dim=10, random_state=0)
+    >>> G = kneighbors_graph(X, 20)
+    >>> G.shape, G.nnz
+    ((1000, 1000), 20000)
+    >>> mle = IntrinsicDimension(neighbors="precomputed", n_bootstrap=0).fit(G)
+    >>> twonn = IntrinsicDimension("twonn", neighbors="precomputed", n_bootstrap=0).fit(G)
+    >>> mle.dimension_ == IntrinsicDimension(n_bootstrap=0).fit(X).dimension_
+    True
     """
+    X = np.asarray(X)
+    X = as_float(X.reshape(X.shape[0], -1) if X.ndim > 2 else X)
     nb = kneighbors(X, n_neighbors, device=device, n_jobs=n_jobs, verbose=verbose)
     n = nb.indices.shape[0]
     indptr = np.arange(0, n * n_neighbors + 1, n_neighbors)

@@ -582,4 +582,5 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         tags.input_tags.allow_nan = False
         tags.input_tags.pairwise = self.neighbors == "precomputed"
         tags.input_tags.sparse = self.neighbors == "precomputed"
+        tags.input_tags.positive_only = self.neighbors == "precomputed"
         return tags
