@@ -96,7 +96,7 @@ MEMORY_SCRIPT = textwrap.dedent("""
     make = {"dimension": lambda: IntrinsicDimension(n_bootstrap=0),
             "sharpness": lambda: LabelSharpness()}[sys.argv[3]]
     # compile the kernels and load torch's code outside the measured fit
-    make().fit(X[::15, :100], y[::15])
+    make().fit(X[::5, :100], y[::5])
     def status(field):
         with open("/proc/self/status") as f:
             return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field))
