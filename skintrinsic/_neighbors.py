@@ -572,23 +572,60 @@ def _rescue(R, Q, rows, k, m, frame, *, self_mode, exclude_zero, labels, q_label
     return out_d, out_i
 
 
+#: Above this many features, the approximate graph is built on a PCA projection.
+PROJECT_ABOVE_FEATURES = 4096
+_PROJECTION = {"components": 64, "sample": 2000, "extra_candidates": 10}
+
+
+def _approximate_space(R, Q, frame, seed, self_mode):
+    """The float32 rows pynndescent searches, and how many extra candidates to ask for.
+
+    At most ``PROJECT_ABOVE_FEATURES`` features the rows themselves (scaled by
+    the frame's power of two, so nothing overflows float32) and one extra
+    candidate.  Above, NN-descent's distance evaluations would cost a GEMM's
+    worth: the rows are projected onto the top principal components of a
+    random sample (fitted once, applied in chunks), and ten extra candidates
+    make up for the projection; every candidate is re-ranked in full D.
+    """
+    if R.shape[1] <= PROJECT_ABOVE_FEATURES:
+        scaled = [(A * frame.scale).astype(np.float32) for A in (R, None if self_mode else Q)
+                  if A is not None]
+        return scaled, 1
+    from sklearn.decomposition import PCA  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(R.shape[0], min(R.shape[0], _PROJECTION["sample"]),
+                                replace=False))
+    pca = PCA(min(_PROJECTION["components"], sample.size), svd_solver="randomized",
+              random_state=seed).fit((R[sample] * frame.scale).astype(np.float32))
+    out = []
+    for A in (R, None if self_mode else Q):
+        if A is None:
+            continue
+        P = np.empty((A.shape[0], pca.n_components_), dtype=np.float32)
+        for rows in _row_chunks(A.shape[0], A.shape[1]):
+            P[rows] = pca.transform((A[rows] * frame.scale).astype(np.float32))
+        out.append(P)
+    return out, _PROJECTION["extra_candidates"]
+
+
 def _search_approximate(R, Q, k, *, self_mode, exclude_zero, random_state, n_jobs, verbose):
     import pynndescent  # noqa: PLC0415  (numba compile cost paid only on request)
 
-    extra = 1 if (self_mode or exclude_zero) else 0
-    n_neighbors = min(R.shape[0], k + extra + 5)
     seed = random_state if isinstance(random_state, (int, np.integer)) or random_state is None \
         else int(random_state.randint(np.iinfo(np.int32).max))
     frame = _make_frame(R, None if self_mode else Q, shift=False)
-    # pynndescent works in float32: scaled by a power of two so that nothing overflows
+    spaces, extra_candidates = _approximate_space(R, Q, frame, seed, self_mode)
+    extra = 1 if (self_mode or exclude_zero) else 0
+    n_neighbors = min(R.shape[0], k + extra + extra_candidates)
     index = pynndescent.NNDescent(
-        (R * frame.scale).astype(np.float32), n_neighbors=n_neighbors, random_state=seed,
+        spaces[0], n_neighbors=n_neighbors, random_state=seed,
         n_jobs=-1 if n_jobs is None else n_jobs, verbose=bool(verbose),
     )
     if self_mode:
         cand, _ = index.neighbor_graph
     else:
-        cand, _ = index.query((Q * frame.scale).astype(np.float32), k=n_neighbors)
+        cand, _ = index.query(spaces[1], k=n_neighbors)
     cand = np.asarray(cand, dtype=np.int64)
     cand = np.where(cand >= 0, cand, -1)
     exact, cand = _rank_exact(Q, R, np.arange(Q.shape[0]), cand, frame,
