@@ -340,7 +340,7 @@ def _to_sq_distances(acc, opA, rows_a, opB, rows_b):
     """``|a|^2 + |b|^2 - 2 a.b`` from the accumulated products (in place)."""
     sq_a = torch.from_numpy(opA.sq[rows_a]).to(acc)
     sq_b = torch.from_numpy(opB.sq[rows_b]).to(acc)
-    return acc.mul_(-2.0).add_(sq_a[:, None]).add_(sq_b[None, :])
+    return torch.add(sq_b[None, :], acc, alpha=-2.0, out=acc).add_(sq_a[:, None])
 
 
 def _gemm_sq(opA, rows_a, opB, rows_b):
@@ -380,18 +380,40 @@ def _tile_shape(n_q, n_r, D, itemsize):
 
 
 class _Running:
-    """The running top ``m`` of every query row, fed tile by tile."""
+    """The running top ``m`` of every query row, fed tile by tile.
 
-    def __init__(self, n, m, dtype, device, self_mode, q_labels, r_labels):
+    A tile comes as the GEMM's products ``a_i . a_j``.  Each row ranks
+    ``|a_j|^2 - 2 a_i . a_j``, its squared distances less its own constant
+    ``|a_i|^2``, which saves a pass over every tile; :meth:`result` adds it back.
+    """
+
+    def __init__(self, opQ, opR, m, self_mode, q_labels, r_labels):
+        device = opR.device
         self.m, self.self_mode, self.device = m, self_mode, device
-        self.vals = torch.full((n, m), float("inf"), dtype=dtype, device=device)
-        self.cand = torch.full((n, m), -1, dtype=torch.int64, device=device)
+        self.sq_q, self.sq_r = opQ.sq, opR.sq
+        self.tsq_q = torch.from_numpy(opQ.sq).to(device=device, dtype=opR.dtype)
+        self.tsq_r = self.tsq_q if self_mode else \
+            torch.from_numpy(opR.sq).to(device=device, dtype=opR.dtype)
+        self.vals = torch.full((opQ.n, m), float("inf"), dtype=opR.dtype, device=device)
+        self.cand = torch.full((opQ.n, m), -1, dtype=torch.int64, device=device)
         self.lq = None if q_labels is None else torch.from_numpy(np.asarray(q_labels)).to(device)
         self.lr = None if r_labels is None else torch.from_numpy(np.asarray(r_labels)).to(device)
 
-    def feed(self, d2, I, J):
-        """Merge the tile ``d2`` of rows ``I`` against references ``J`` (slices)."""
+    def feed(self, acc, I, J):
+        """Merge the products ``acc`` of rows ``I`` against references ``J`` (slices)."""
         a, b = I.start, J.start
+        if self.self_mode and J.stop > I.stop:
+            # the pairs with the band's rows, for the references past the band (those inside
+            # it get them below), transposed into a contiguous tile in the same pass
+            past = max(I.stop - b, 0)
+            rows = slice(b + past, J.stop)
+            t = torch.empty((rows.stop - rows.start, I.stop - a), dtype=acc.dtype,
+                            device=self.device)
+            torch.add(self.tsq_q[None, I], acc[:, past:].T, alpha=-2.0, out=t)
+            if self.lq is not None:
+                t.masked_fill_(self.lr[rows, None] == self.lq[None, I], float("inf"))
+            _merge_candidates(self.vals, self.cand, rows, t, a, self.m)
+        d2 = torch.add(self.tsq_r[None, J], acc, alpha=-2.0, out=acc)
         if self.self_mode and b < I.stop and a < J.stop:
             # the tile holds part of the band's own block: mask each row's self pair
             i = torch.arange(max(a, b), min(I.stop, J.stop), device=self.device)
@@ -399,17 +421,13 @@ class _Running:
         if self.lq is not None:
             d2.masked_fill_(self.lq[I, None] == self.lr[None, J], float("inf"))
         _merge_candidates(self.vals, self.cand, I, d2, b, self.m)
-        if self.self_mode and J.stop > I.stop:
-            # the pairs with the band's rows, for the references past the band (those inside
-            # it got them above)
-            past = max(I.stop - b, 0)
-            _merge_candidates(self.vals, self.cand, slice(b + past, J.stop),
-                              d2[:, past:].T.contiguous(), a, self.m)
 
     def result(self):
         vals = self.vals.cpu().numpy().astype(np.float64)
+        cand = self.cand.cpu().numpy()
         # a masked pair (itself, the same label) can fill a slot when m exceeds the eligible
-        return vals, np.where(np.isinf(vals), np.int64(-1), self.cand.cpu().numpy())
+        cand = np.where(np.isinf(vals), np.int64(-1), cand)
+        return vals + self.sq_q[:, None], cand
 
 
 def _candidates(opQ, opR, m, *, self_mode, q_labels, r_labels, verbose, desc):
@@ -419,7 +437,7 @@ def _candidates(opQ, opR, m, *, self_mode, q_labels, r_labels, verbose, desc):
     and kept values only decrease, so every eligible non-candidate has an
     approximate value at least the final ``m``-th one.
 
-    When the distances of all bands fit in ``_ACCUMULATOR_BYTES`` (small N,
+    When the products of all bands fit in ``_ACCUMULATOR_BYTES`` (small N,
     where D is large), the pass runs chunk by chunk over the features, so that
     each chunk of rows is converted once; otherwise band by band and tile by
     tile, in memory ``O(tile)``.
@@ -427,26 +445,36 @@ def _candidates(opQ, opR, m, *, self_mode, q_labels, r_labels, verbose, desc):
     nq, nr = opQ.n, opR.n
     itemsize = 4 if opR.dtype == torch.float32 else 8
     T, S = _tile_shape(nq, nr, opR.D, itemsize)
-    running = _Running(nq, m, opR.dtype, opR.device, self_mode, q_labels, r_labels)
+    running = _Running(opQ, opR, m, self_mode, q_labels, r_labels)
     bands = [slice(a, min(a + T, nq)) for a in range(0, nq, T)]
     refs = [slice(I.start if self_mode else 0, nr) for I in bands]
     held = sum((I.stop - I.start) * (J.stop - J.start) for I, J in zip(bands, refs)) * itemsize
     converted = (nr + (0 if self_mode else nq)) * min(opR.D, _CHUNK) * itemsize
-    if held <= _ACCUMULATOR_BYTES and converted <= _ACCUMULATOR_BYTES:
+    chunks = _chunks(opR.D)
+    tiles = [(I, slice(b, min(b + S, nr))) for I, J in zip(bands, refs)
+             for b in range(J.start, nr, S)]
+    if len(chunks) == 1 and converted <= _ACCUMULATOR_BYTES:
+        # one GEMM per tile: convert the rows once, then merge tile by tile
+        B = opR.block(slice(0, nr), chunks[0])
+        A = B if self_mode else opQ.block(slice(0, nq), chunks[0])
+        for I, J in progress(tiles, verbose=verbose, desc=desc, total=len(tiles)):
+            running.feed(torch.mm(A[I], B[J].T), I, J)
+    elif held <= _ACCUMULATOR_BYTES and converted <= _ACCUMULATOR_BYTES:
         accs = [None] * len(bands)
-        for cols in progress(_chunks(opR.D), verbose=verbose, desc=desc):
+        for cols in progress(chunks, verbose=verbose, desc=desc):
             B = opR.block(slice(0, nr), cols)
             A = B if self_mode else opQ.block(slice(0, nq), cols)
             for t, (I, J) in enumerate(zip(bands, refs)):
                 accs[t] = _accumulate(accs[t], A[I], B[J])
         for t, (I, J) in enumerate(zip(bands, refs)):
-            running.feed(_to_sq_distances(accs[t], opQ, I, opR, J), I, J)
+            running.feed(accs[t], I, J)
             accs[t] = None
-        return running.result()
-    tiles = [(I, slice(b, min(b + S, nr))) for I, J in zip(bands, refs)
-             for b in range(J.start, nr, S)]
-    for I, J in progress(tiles, verbose=verbose, desc=desc, total=len(tiles)):
-        running.feed(_gemm_sq(opQ, I, opR, J), I, J)
+    else:
+        for I, J in progress(tiles, verbose=verbose, desc=desc, total=len(tiles)):
+            acc = None
+            for cols in chunks:
+                acc = _accumulate(acc, opQ.block(I, cols), opR.block(J, cols))
+            running.feed(acc, I, J)
     return running.result()
 
 

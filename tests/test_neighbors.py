@@ -40,6 +40,8 @@ CASES = [
     (60, 3, 59, 1.0, 0.0),
     (300, 50, 10, 1e-3, 1e4),
     (250, 8, 7, 1.0, 1e6),
+    # more features than one GEMM chunk sums: partial products added chunk by chunk
+    (150, 9000, 6, 1.0, 3.0),
 ]
 
 
