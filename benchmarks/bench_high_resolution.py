@@ -32,7 +32,8 @@ from pathlib import Path
 import bench_knn_id as base  # sets the thread variables before numpy is imported
 import numpy as np
 
-CASES = ["gemm_full", "ours_id_exact", "ours_kf", "ours_knn_exact", "ours_id_approx", "skdim_mle"]
+CASES = ["gemm_full", "ours_id_exact", "ours_kf", "ours_knn_exact", "ours_kf_engine",
+         "ours_id_approx", "skdim_mle"]
 
 
 def xrays_224(data_home, n, seed=0):
@@ -120,8 +121,8 @@ def render(results):
         "| data | N × D | GEMM limit (s) | `IntrinsicDimension` (s) | `LabelSharpness` (s) | "
         "skdim MLE (s) | skdim / ours | ours / GEMM | K_F / MLE fit | rows re-searched in float64 "
         "(d_data, K_F) | extra peak memory / X (d_data, K_F) | d: ours, skdim | approximate: "
-        "time (s), d̂ vs exact |",
-        "|" + "---|" * 13,
+        "time (s), d̂ vs exact | load |",
+        "|" + "---|" * 14,
     ]
     for ds in results["datasets"]:
         r = ds["rows"]
@@ -144,13 +145,15 @@ def render(results):
         if _t(a) and d_ours:
             approx = f"{a['time']:.2f}, {abs(a['d_mle'] / d_ours - 1) * 100:.2f} %"
         fb = r.get("ours_kf_engine", {}).get("fallback_rows", "–")
+        loads = [v.get("load_before") for v in r.values() if v.get("load_before") is not None]
+        load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "–"
         lines.append(
             f"| {ds['tag']} | {ds['n']} × {ds['dim']} | {g or float('nan'):.2f} | "
             f"{i or float('nan'):.2f} | {k or float('nan'):.2f} | {s or float('nan'):.2f} | "
             f"{ratio(s, i)} | {ratio(i, g)} | {ratio(k, i)} | "
             f"{knn.get('fallback_rows', '–')}, {kf.get('fallback_rows', fb)} | {extra} | "
             f"{d_ours if d_ours is None else round(d_ours, 4)}, "
-            f"{d_sk if d_sk is None else round(d_sk, 4)} | {approx} |")
+            f"{d_sk if d_sk is None else round(d_sk, 4)} | {approx} | {load} |")
     return "\n".join(lines)
 
 
