@@ -604,7 +604,7 @@ def _rescue(R, Q, rows, k, m, frame, *, self_mode, exclude_zero, labels, q_label
 
 #: Above this many features, the approximate graph is built on a PCA projection.
 PROJECT_ABOVE_FEATURES = 4096
-_PROJECTION = {"components": 64, "sample": 2000, "extra_candidates": 10}
+_PROJECTION = {"components": 64, "sample": 1000, "power_iterations": 2, "extra_candidates": 10}
 
 
 def _approximate_space(R, Q, frame, seed, self_mode):
@@ -627,14 +627,19 @@ def _approximate_space(R, Q, frame, seed, self_mode):
     sample = np.sort(rng.choice(R.shape[0], min(R.shape[0], _PROJECTION["sample"]),
                                 replace=False))
     pca = PCA(min(_PROJECTION["components"], sample.size), svd_solver="randomized",
-              random_state=seed).fit((R[sample] * frame.scale).astype(np.float32))
+              iterated_power=_PROJECTION["power_iterations"], random_state=seed)
+    pca.fit(np.multiply(R[sample], frame.scale, dtype=np.float32))
+    components = torch.from_numpy(pca.components_.astype(np.float32)).T
+    mean = torch.from_numpy(pca.mean_.astype(np.float32))
     out = []
     for A in (R, None if self_mode else Q):
         if A is None:
             continue
         P = np.empty((A.shape[0], pca.n_components_), dtype=np.float32)
         for rows in _row_chunks(A.shape[0], A.shape[1]):
-            P[rows] = pca.transform((A[rows] * frame.scale).astype(np.float32))
+            # the projection is one float32 GEMM per chunk of rows
+            block = torch.from_numpy(np.multiply(A[rows], frame.scale, dtype=np.float32))
+            P[rows] = torch.mm(block.sub_(mean), components).numpy()
         out.append(P)
     return out, _PROJECTION["extra_candidates"]
 
