@@ -580,24 +580,27 @@ def _rescue(R, Q, rows, k, m, frame, *, self_mode, exclude_zero, labels, q_label
         ql = None if labels is None else q_lab_all[sub]
         approx, cand = _candidates(opQ, opR, m, self_mode=False, q_labels=ql, r_labels=labels,
                                    verbose=0, desc="")
-        if self_mode:
-            # the query is a row of R: mask it as the self pass does
-            cand = np.where(cand == sub[:, None], -1, cand)
         exact, cand = _rank_exact(Q, R, sub, cand, frame, exclude_zero=exclude_zero,
                                   self_rows=sub if self_mode else None)
+        # unlike the self pass, this query pass does not mask the row itself, which may then
+        # hold a candidate slot (with labels, its own label masks it)
+        covered = n_eligible[s:s + batch] + (1 if self_mode and labels is None else 0)
         ok = _certified(opQ, opR, np.arange(sub.size), approx[:, -1], exact[:, k - 1],
-                        n_eligible[s:s + batch], m)
-        # the self pair may have taken a candidate slot: certify only with k + 1 <= m slots
-        for r in np.flatnonzero(~ok):
-            if stats is not None:
-                stats["exhaustive"] += 1
-            everyone = np.arange(R.shape[0])
+                        covered, m)
+        bad = np.flatnonzero(~ok)
+        if stats is not None:
+            stats["exhaustive"] += int(bad.size)
+        # exact ties past the candidates: every eligible distance, from differences, in
+        # batches of rows that hold at most 8M candidate indices
+        step = max(1, 2**23 // max(1, R.shape[0]))
+        for t in range(0, bad.size, step):
+            rr = bad[t:t + step]
+            everyone = np.tile(np.arange(R.shape[0]), (rr.size, 1))
             if labels is not None:
-                everyone = everyone[labels != ql[r]]
-            e, c = _rank_exact(Q, R, sub[r:r + 1], everyone[None, :], frame,
-                               exclude_zero=exclude_zero,
-                               self_rows=sub[r:r + 1] if self_mode else None)
-            exact[r, :k], cand[r, :k] = e[0, :k], c[0, :k]
+                everyone[labels[None, :] == ql[rr][:, None]] = -1
+            e, c = _rank_exact(Q, R, sub[rr], everyone, frame, exclude_zero=exclude_zero,
+                               self_rows=sub[rr] if self_mode else None)
+            exact[rr, :k], cand[rr, :k] = e[:, :k], c[:, :k]
         out_d[s:s + sub.size], out_i[s:s + sub.size] = exact[:, :k], cand[:, :k]
     return out_d, out_i
 
