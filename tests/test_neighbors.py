@@ -321,11 +321,11 @@ def test_duplicate_warning_points_at_the_users_line():
         assert record[0].filename == __file__, method
 
 
-def test_float64_re_search_when_the_candidates_are_all_but_one_point():
-    # m = k + 4 = n - 1: in the float64 re-search the row itself holds a slot, so one point
-    # is left out of the candidates and must still be ruled out (or searched) properly
+def test_float64_re_search_when_the_candidates_are_nearly_every_point():
+    # m = k + 4 = n - 2: in the float64 re-search the row itself holds a slot, so two points
+    # are left out of the candidates and must still be ruled out (or searched) properly
     rng = np.random.default_rng(14)
-    X = 1e3 + 1e-4 * rng.standard_normal((29, 8))
+    X = np.vstack([rng.standard_normal((5, 8)), 1e3 + 1e-4 * rng.standard_normal((25, 8))])
     stats = {}
     got = kneighbors(X, 24, stats=stats)
     assert stats["float64"] > 0
