@@ -341,9 +341,10 @@ def test_the_device_merge_keeps_the_same_running_sets_as_the_compiled_one():
     rng = np.random.default_rng(15)
     vals = {name: torch.full((50, 6), float("inf")) for name in ("kernel", "torch")}
     cand = {name: torch.full((50, 6), -1, dtype=torch.int64) for name in ("kernel", "torch")}
-    for offset in (0, 40, 80):
-        # distinct values: the two merges may order equal values differently
-        tile = torch.from_numpy(rng.permutation(30 * 40).reshape(30, 40).astype(np.float32))
+    # distinct values throughout: the two merges may order equal values differently
+    values = rng.permutation(3 * 30 * 40).reshape(3, 30, 40).astype(np.float32)
+    for t, offset in enumerate((0, 40, 80)):
+        tile = torch.from_numpy(values[t])
         engine._merge_candidates(vals["kernel"], cand["kernel"], slice(10, 40), tile.clone(),
                                  offset, 6)
         engine._merge_candidates_torch(vals["torch"], cand["torch"], slice(10, 40), tile,
