@@ -52,6 +52,7 @@ import torch
 
 from ._compute import progress, resolve_device, torch_threads
 from ._kernels import (
+    column_stats,
     merge_rows,
     numba_threads,
     pair_sq_distances,
@@ -214,8 +215,10 @@ def _make_frame(R, Q=None, *, shift=True):
     Raises before any work when distances of these values cannot be held in
     float64.
     """
-    D = R.shape[1]
-    amax = max(_abs_max(R), _abs_max(Q) if Q is not None else 0.0)
+    D, n = R.shape[1], R.shape[0]
+    amax, sums, squares = column_stats(R, 1.0)
+    if Q is not None:
+        amax = max(amax, _abs_max(Q))
     if not np.isfinite(amax):
         raise ValueError("X contains NaN or infinity; pass finite values.")
     if amax * 2 * math.sqrt(max(D, 1)) >= _LARGEST:
@@ -226,22 +229,19 @@ def _make_frame(R, Q=None, *, shift=True):
         )
     # after the shift every value is at most 2 * amax, so the scaled values lie in [-1, 1]
     exp = math.frexp(2 * amax)[1] if amax > 0 else 0
-    if not shift or R.shape[0] == 0:
+    if not shift or n == 0:
         return _Frame(None, exp)
     scale = math.ldexp(1.0, -exp)
-    n = R.shape[0]
-    if amax * n < 1e300:
-        # numpy's float64 sum is buffered: no float64 copy of a float32 R
-        mean = R.sum(axis=0, dtype=np.float64) * (scale / n)
+    if amax * amax * max(n, 1) < 1e300 and (amax == 0 or amax > 1e-140):
+        # the unscaled sums neither overflowed nor underflowed: scaling them is exact
+        sums, squares = sums * scale, squares * (scale * scale)
     else:
-        mean = np.zeros(D)
-        for rows in _row_chunks(n, D):
-            # scaled before summing, so that no sum can overflow
-            mean += (R[rows].astype(np.float64) * scale).sum(axis=0) / n
-    squares = float(shifted_sq_norms(R, np.zeros(D), scale, np.float64).sum())
-    spread = squares / n - float(mean @ mean)
+        _, sums, squares = column_stats(R, scale)
+    mean = sums / n
+    total = float(squares.sum()) / n
+    spread = total - float(mean @ mean)
     float32 = R.dtype == np.float32 and (Q is None or Q.dtype == np.float32)
-    if float32 and 2.0**-40 <= amax <= 2.0**40 and squares / n <= SHIFT_GAIN * spread:
+    if float32 and 2.0**-40 <= amax <= 2.0**40 and total <= SHIFT_GAIN * spread:
         # the shift would shrink the error bounds less than 4x: the GEMM reads X as it is,
         # with no copy (the values are far from float32's overflow and underflow)
         return _Frame(None, 0)
