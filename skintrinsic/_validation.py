@@ -23,14 +23,15 @@ def validate_images(estimator, X, y="no_validation", *, reset=True, dtype=(np.fl
     """
     if hasattr(X, "shape") and not hasattr(X, "iloc") and len(getattr(X, "shape", ())) > 2:
         shape = tuple(X.shape[1:])
-        X = np.reshape(np.asarray(X), (X.shape[0], -1))
+        # an explicit width, not -1: numpy cannot infer it when there are 0 rows
+        X = np.reshape(np.asarray(X), (X.shape[0], _n_values(shape)))
     else:
         shape = None
         if not hasattr(X, "shape") and not hasattr(X, "iloc") and X is not None:
             arr = np.asarray(X)
             if arr.ndim > 2 and arr.dtype.kind in "biuf":
                 shape = tuple(arr.shape[1:])
-                X = arr.reshape(arr.shape[0], -1)
+                X = arr.reshape(arr.shape[0], _n_values(shape))
     if reset:
         estimator.input_shape_ = shape if shape is not None else None
     elif shape is not None and getattr(estimator, "input_shape_", None) not in (None, shape):
@@ -49,6 +50,10 @@ def validate_images(estimator, X, y="no_validation", *, reset=True, dtype=(np.fl
             f"{type(estimator).__name__} needs numeric X (pixel or feature values), but {exc}. "
             "Convert the data to numbers first, e.g. np.asarray(X, dtype=float)."
         ) from exc
+
+
+def _n_values(shape):
+    return int(np.prod(shape, dtype=np.int64))
 
 
 def check_enough_samples(n_samples, needed, *, what, hint):

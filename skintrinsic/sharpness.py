@@ -326,7 +326,9 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "label_type": [StrOptions({"auto", "categorical", "continuous"})],
         "device": [str, torch.device],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        # 0 threads means nothing: refused here, before torch or numba see it
+        "n_jobs": [Interval(Integral, 1, None, closed="left"),
+                   Interval(Integral, None, -1, closed="right"), None],
         "verbose": ["verbose"],
     }
 

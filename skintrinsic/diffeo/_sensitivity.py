@@ -191,7 +191,9 @@ class DiffeoSensitivity(BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "random_state": ["random_state"],
-        "n_jobs": [None, Integral],
+        # 0 threads means nothing: refused here, before torch or numba see it
+        "n_jobs": [Interval(Integral, 1, None, closed="left"),
+                   Interval(Integral, None, -1, closed="right"), None],
         "verbose": ["verbose"],
     }
 
