@@ -1,7 +1,9 @@
 """Input validation shared by every estimator: images in, flat float arrays out."""
 
 import inspect
+import math
 import numbers
+import os
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +85,31 @@ def user_stacklevel():
         level += 1
         frame = frame.f_back
     return level
+
+
+def memory_limit():
+    """Bytes of physical memory: the bound every size-like parameter is checked against."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # no sysconf (Windows): assume a large box
+        return 1 << 40
+
+
+def _format_bytes(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def check_memory(n_bytes, *, what, fix):
+    """Refuse, before allocating, a request larger than the machine's memory.
+
+    ``what`` names the request (e.g. ``"cutoff=3000"``) and ``fix`` says what to pass
+    instead.  NaN and infinite sizes are refused too.
+    """
+    limit = memory_limit()
+    if not n_bytes <= limit:
+        size = "an unbounded amount" if not math.isfinite(n_bytes) else _format_bytes(n_bytes)
+        raise ValueError(f"{what} would need {size} of memory, more than this machine's "
+                         f"{_format_bytes(limit)}. {fix}")

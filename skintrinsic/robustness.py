@@ -14,6 +14,7 @@ losses and accuracies.
 """
 
 import inspect
+import math
 import numbers
 import warnings
 
@@ -91,8 +92,20 @@ class _Logits(torch.nn.Module):
             else:
                 return torch.stack([torch.zeros_like(out), out], dim=1)
         if self.probabilities:
-            return torch.log(out + torch.finfo(out.dtype).eps)
+            return torch.log(_check_probabilities(out) + torch.finfo(out.dtype).eps)
         return out
+
+
+def _check_probabilities(out):
+    """Probabilities must lie in [0, 1]: logits taken for them would give log of negatives."""
+    low, high = float(out.detach().min()), float(out.detach().max())
+    if not (low >= -1e-6 and high <= 1 + 1e-6):
+        raise ValueError(
+            f"The model's outputs lie in [{low:.3g}, {high:.3g}], so they are not probabilities; "
+            "they look like logits. Pass output='logits' (or 'auto' for a skorch net trained "
+            "with CrossEntropyLoss)."
+        )
+    return out
 
 
 def _unwrap(estimator, output):
@@ -170,7 +183,17 @@ def _resolve_bounds(bounds, X):
     if isinstance(bounds, str):  # "data"
         lo, hi = float(X.min()), float(X.max())
     else:
-        lo, hi = (float(b) for b in bounds)
+        try:
+            lo, hi = (float(b) for b in bounds)
+        except (TypeError, ValueError):
+            raise ValueError(f"bounds must be 'data' or two numbers (low, high), got "
+                             f"{bounds!r}.") from None
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(
+                f"bounds=({lo:g}, {hi:g}) is not finite: an attack clips its images to the "
+                "bounds and scales epsilon by their width. Pass the data's finite range, e.g. "
+                "(0, 1), or bounds='data'."
+            )
         tol = 1e-6 * max(1.0, abs(lo), abs(hi))
         if float(X.min()) < lo - tol or float(X.max()) > hi + tol:
             raise ValueError(

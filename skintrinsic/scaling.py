@@ -550,10 +550,14 @@ def scaling_study(X, y, train_sizes, *, X_test=None, y_test=None, test_size=0.25
         )
         X_test, y_test = X[held_out], y[held_out]
     else:
+        if y_test is None:
+            raise ValueError("X_test was given without y_test; pass them together, or neither.")
         X_test, y_test = np.asarray(X_test), np.asarray(y_test)
         pool = np.arange(X.shape[0])
-        if y_test is None or np.shape(X_test)[0] != np.shape(y_test)[0]:
-            raise ValueError("X_test and y_test must be given together, with one label per image.")
+        if X_test.ndim == 0 or y_test.ndim != 1 or X_test.shape[0] != y_test.shape[0]:
+            raise ValueError(
+                f"X_test and y_test must hold one label per image; got X_test of shape "
+                f"{X_test.shape} and y_test of shape {y_test.shape}.")
     sizes = [int(s) for s in np.atleast_1d(train_sizes)]
     if not sizes or min(sizes) < 2 or max(sizes) > pool.size:
         raise ValueError(

@@ -45,6 +45,16 @@ def _check_cutoff(cutoff):
     return float(cutoff)
 
 
+def _check_cutoff_fits(cutoff, n):
+    # also bounds the coefficients' memory, (n_images, 2, cutoff, cutoff), by the images' own
+    if cutoff > n - 1:
+        raise ValueError(
+            f"cutoff={cutoff:g} asks for modes that an image of {n}x{n} pixels cannot show: on "
+            f"its grid a sine of frequency k >= {n - 1} is zero or repeats a lower one. Pass "
+            f"cutoff <= {n - 1}."
+        )
+
+
 def _check_temperature(temperature):
     if not isinstance(temperature, numbers.Real) or isinstance(temperature, bool):
         raise TypeError(f"temperature must be a real number >= 0, got {temperature!r}.")
@@ -304,6 +314,7 @@ def random_diffeo(images, temperature, cutoff, *, interpolation="bilinear", rand
     batch, restore = _as_batch(images, device)
     rng = check_random_state(random_state)
     n = batch.shape[-1]
+    _check_cutoff_fits(cutoff, n)
     coeffs = _draw_coefficients(batch.shape[0], cutoff, rng)
     # unless the caller wants pixels, the field comes in grid_sample's units: two passes fewer
     unit = 1.0 if return_displacement else 2.0 / (n - 1)
