@@ -145,6 +145,7 @@ def test_prefit_does_not_refit(digits, digits_rep):
 
 def test_plain_torch_module():
     X = make_linear_manifold(400, 3, 10, random_state=1).astype(np.float32)
+    torch.manual_seed(0)  # the weights, else they depend on the tests run before
     net = nn.Sequential(nn.Linear(10, 20), nn.Linear(20, 2))
     rep = RepresentationDimension(net, layers=["0"], prefit=True, estimator=twonn()).fit(X)
     assert abs(rep.dimension_ - 3) < 0.6

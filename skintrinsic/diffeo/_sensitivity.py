@@ -251,7 +251,8 @@ class DiffeoSensitivity(BaseEstimator):
                 t_min, t_max = temperature_range(side, c)
                 grid += [(T, c) for T in np.geomspace(t_min / 15, 2 * t_max, SWEEP_SIZE)]
         elif self.temperature is not None:
-            temps = [_check_temperature(float(T)) for T in _as_list(self.temperature, "temperature")]
+            temps = [_check_temperature(float(T))
+                     for T in _as_list(self.temperature, "temperature")]
             if min(temps) <= 0:
                 raise ValueError(
                     "temperature must be > 0: at T = 0 both D and G vanish and R is undefined."

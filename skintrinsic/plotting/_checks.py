@@ -21,7 +21,8 @@ def as_frame(value, *, name, columns, source):
                             f"be read as one ({exc}).") from None
     missing = [c for c in columns if c not in value.columns]
     if missing:
-        raise ValueError(f"{name} lacks the columns {missing}; {source}.")
+        raise ValueError(f"{name} lacks the columns {missing} (missing from its columns "
+                         f"{list(value.columns)[:8]}); {source}.")
     return value
 
 
