@@ -28,7 +28,7 @@ from ._neighbors import (
     kneighbors,
     nearest_other_label,
 )
-from ._validation import validate_images
+from ._validation import check_memory, validate_images
 
 _BLOCK_BYTES = 16 * 2**20  # float32 distance block; the float64 temporaries are a few times this
 _GATHER_PAIRS = 4096  # candidate pairs whose rows are gathered at once for the float64 recompute
@@ -439,6 +439,9 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _fit_random(self, X, labels, categorical):
         rng = check_random_state(self.random_state)
         n = X.shape[0]
+        # input validation: the pairs, their indices and ratios are held at once
+        check_memory(64.0 * self.n_pairs, what=f"n_pairs={self.n_pairs}",
+                     fix="Pass a smaller n_pairs, or pairs='all' for the exact value.")
         first = rng.randint(n, size=self.n_pairs)
         second = rng.randint(n - 1, size=self.n_pairs)
         second += second >= first  # uniform over the other n - 1 samples

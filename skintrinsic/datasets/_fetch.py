@@ -209,7 +209,11 @@ def file_md5(path):
 
 
 class ChecksumError(OSError):
-    """A file in the data folder is not the registered one (its md5 differs)."""
+    """A file in the data folder is not the registered one: ``problem`` says how, at ``path``."""
+
+    def __init__(self, message, *, path, problem):
+        super().__init__(message)
+        self.path, self.problem = path, problem
 
 
 def _expected(remote):
@@ -245,7 +249,8 @@ def fetch(filename, data_home=None, *, download_if_missing=True, verbose=0):
         if not download_if_missing:
             raise ChecksumError(
                 f"{problem} Delete it and call again with download_if_missing=True to download "
-                f"a fresh copy from {remote.urls[0]}, or replace it with a good copy.{by_path}")
+                f"a fresh copy from {remote.urls[0]}, or replace it with a good copy.{by_path}",
+                path=path, problem=problem)
         warnings.warn(f"{problem} Downloading a fresh copy to replace it.", UserWarning,
                       stacklevel=3)
     elif not download_if_missing:
@@ -259,7 +264,8 @@ def fetch(filename, data_home=None, *, download_if_missing=True, verbose=0):
     except OSError as exc:
         if problem is not None:
             raise ChecksumError(f"{problem} Downloading a replacement failed too; the file was "
-                                f"left as it was.{by_path}\n{exc}") from exc
+                                f"left as it was.{by_path}\n{exc}", path=path,
+                                problem=problem) from exc
         raise
     return path, md5
 

@@ -554,7 +554,14 @@ def binary_task(X, y, classes=None, n_per_class=None, random_state=None, *,
         raise ValueError(f"X and y must have one row per sample; got {len(X) if X.ndim else 0} "
                          f"rows of X and {len(y)} labels.")
     rng = check_random_state(random_state)
-    present, counts = np.unique(y, return_counts=True)
+    try:
+        present, counts = np.unique(y, return_counts=True)
+    except TypeError:  # labels that cannot be ordered, e.g. numbers mixed with strings
+        kinds = sorted({type(v).__name__ for v in y.tolist()})
+        raise ValueError(f"y mixes label types ({', '.join(kinds)}); use one type, e.g. "
+                         "y.astype(str).") from None
+    if present.dtype.kind == "f" and np.isnan(present).any():
+        raise ValueError("y contains NaN labels; drop those samples or give them a class.")
     if classes is None:
         if len(present) < 2:
             raise ValueError(f"y holds a single class ({present.tolist()}); a binary task needs "
