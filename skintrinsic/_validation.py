@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import sklearn
 from sklearn.utils.validation import validate_data
 
@@ -40,6 +41,11 @@ def validate_images(estimator, X, y="no_validation", *, reset=True, dtype=(np.fl
         raise ValueError(
             f"X has image shape {shape}, but {type(estimator).__name__} was fitted on images of "
             f"shape {estimator.input_shape_}. Pass images of the fitted shape."
+        )
+    if sp.issparse(X) and not check_params.get("accept_sparse"):
+        raise TypeError(
+            f"{type(estimator).__name__} takes dense arrays, got a sparse {type(X).__name__}. "
+            "Convert it first, e.g. X.toarray()."
         )
     check_params.setdefault("ensure_all_finite", True)
     check_params.setdefault("ensure_min_samples", 1)
@@ -113,3 +119,18 @@ def check_memory(n_bytes, *, what, fix):
         size = "an unbounded amount" if not math.isfinite(n_bytes) else _format_bytes(n_bytes)
         raise ValueError(f"{what} would need {size} of memory, more than this machine's "
                          f"{_format_bytes(limit)}. {fix}")
+
+
+def unique_labels(y, **unique_kwargs):
+    """``np.unique`` of class labels, refusing those that cannot be classes (mixed types, NaN)."""
+    y = np.asarray(y)
+    try:
+        out = np.unique(y, **unique_kwargs)
+    except TypeError:  # labels that cannot be ordered, e.g. numbers mixed with strings
+        kinds = sorted({type(v).__name__ for v in y.ravel().tolist()})
+        raise ValueError(f"the labels mix types ({', '.join(kinds)}); use one type, e.g. "
+                         "y.astype(str).") from None
+    classes = out[0] if isinstance(out, tuple) else out
+    if classes.dtype.kind in "fc" and np.isnan(classes).any():
+        raise ValueError("the labels contain NaN; drop those samples or give them a class.")
+    return out

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-from .._validation import check_memory
+from .._validation import check_memory, unique_labels
 from ._fetch import fetch, medmnist_filename
 
 __all__ = ["load_mnist", "load_medmnist", "load_image_folder", "binary_task"]
@@ -554,14 +554,7 @@ def binary_task(X, y, classes=None, n_per_class=None, random_state=None, *,
         raise ValueError(f"X and y must have one row per sample; got {len(X) if X.ndim else 0} "
                          f"rows of X and {len(y)} labels.")
     rng = check_random_state(random_state)
-    try:
-        present, counts = np.unique(y, return_counts=True)
-    except TypeError:  # labels that cannot be ordered, e.g. numbers mixed with strings
-        kinds = sorted({type(v).__name__ for v in y.tolist()})
-        raise ValueError(f"y mixes label types ({', '.join(kinds)}); use one type, e.g. "
-                         "y.astype(str).") from None
-    if present.dtype.kind == "f" and np.isnan(present).any():
-        raise ValueError("y contains NaN labels; drop those samples or give them a class.")
+    present, counts = unique_labels(y, return_counts=True)
     if classes is None:
         if len(present) < 2:
             raise ValueError(f"y holds a single class ({present.tolist()}); a binary task needs "

@@ -67,6 +67,22 @@ def _check_temperature(temperature):
     return float(temperature)
 
 
+def _check_real(values, name):
+    """Refuse complex, text or object values, NaN and infinity, before any conversion."""
+    if torch.is_tensor(values):
+        if values.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got dtype {values.dtype}.")
+        finite = not values.is_floating_point() or bool(torch.isfinite(values).all())
+    else:
+        values = np.asarray(values)
+        if values.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got dtype {values.dtype}. Convert "
+                            "them first, e.g. np.asarray(images, dtype=float).")
+        finite = values.dtype.kind != "f" or bool(np.isfinite(values).all())
+    if not finite:
+        raise ValueError(f"{name} contain NaN or infinity; remove or impute those images first.")
+
+
 def _check_size(n):
     if not isinstance(n, numbers.Integral) or n < 3:
         raise ValueError(
@@ -145,7 +161,11 @@ def typical_temperature(delta, cutoff, n):
 
 def typical_displacement(temperature, cutoff, n):
     """Inverse of :func:`typical_temperature`: ``delta = (n / 2) sqrt(pi T ln c)`` pixels."""
-    return 0.5 * n * np.sqrt(math.pi * np.asarray(temperature, dtype=np.float64) * math.log(cutoff))
+    cutoff, n = _check_cutoff(cutoff), _check_size(n)
+    T = np.asarray(temperature, dtype=np.float64)
+    if not (np.isfinite(T).all() and (T >= 0).all()):
+        raise ValueError(f"temperature must be finite and >= 0, got {temperature!r}.")
+    return 0.5 * n * np.sqrt(math.pi * T * math.log(cutoff))
 
 
 # --------------------------------------------------------------------------- kernels
@@ -223,10 +243,9 @@ def _remap(images, displacement, interpolation, *, normalized=False):
 def _as_batch(images, device=None):
     """Tensor ``(B, C, n, n)`` from ``(B, n, n)`` or ``(B, C, n, n)``, and a function undoing it."""
     is_numpy = not isinstance(images, torch.Tensor)
+    _check_real(images, "images")
     if is_numpy:
         array = np.asarray(images)
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"images must hold numbers, got dtype {array.dtype}.")
         if array.dtype != np.float32:
             array = array.astype(np.float64)
         tensor = torch.from_numpy(np.ascontiguousarray(array))
@@ -367,6 +386,8 @@ def matched_noise(images, deformed, *, random_state=None):
     >>> np.linalg.norm(eta.reshape(2, -1), axis=1)
     array([2., 0.])
     """
+    _check_real(images, "images")
+    _check_real(deformed, "deformed")
     is_tensor = torch.is_tensor(images)
     x = images.detach().cpu().double().numpy() if is_tensor else \
         np.asarray(images, dtype=np.float64)

@@ -32,7 +32,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from .._compute import resolve_device
-from .._validation import validate_images
+from .._validation import is_integer, unique_labels, validate_images
 from ._hooks import eval_mode, extract_features, resolve_layers
 from .models import ARCHITECTURES, MIN_INPUT_SIZE, build_model
 
@@ -72,9 +72,9 @@ def stratified_subset(y, size, random_state=None):
     [4, 2]
     """
     rng = check_random_state(random_state)
-    classes, codes, counts = np.unique(np.asarray(y), return_inverse=True, return_counts=True)
+    classes, codes, counts = unique_labels(y, return_inverse=True, return_counts=True)
     n, n_classes = codes.size, classes.size
-    if not n_classes <= size <= n:
+    if not is_integer(size) or not n_classes <= size <= n:
         raise ValueError(
             f"A stratified subset needs between {n_classes} (one per class) and {n} samples; "
             f"got {size}. Change train_size."

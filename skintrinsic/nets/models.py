@@ -297,14 +297,16 @@ _MILLIONS_OF_PARAMETERS = {"small_cnn": 0.1, "resnet18": 11.3, "resnet34": 21.4,
                            "resnet50": 23.8, "vgg13": 129.2, "vgg16": 134.5, "vgg19": 139.8}
 
 
-def _check_model_memory(arch, width, depth):
-    """Refuse a width or depth whose weights, gradients and Adam moments exceed memory."""
+def _check_model_memory(arch, width, depth, n_classes):
+    """Refuse a size whose weights, gradients and Adam moments (4 floats each) exceed memory."""
     default = _RESNET[arch][1] if arch in _RESNET else _VGG.get(arch, (_SMALL_CNN_DEPTH,))
     stages = _check_depth(depth, default, arch)
     scale = max(width, 1.0) ** 2 * max(sum(stages) / sum(default), 1.0)
-    check_memory(_MILLIONS_OF_PARAMETERS[arch] * 1e6 * scale * 4 * 4,
-                 what=f"{arch} with width={width!r} and depth={depth!r}",
-                 fix="Pass a smaller width or depth.")
+    head = n_classes * 4096 * max(width, 1.0)  # the last layer, 4096 wide at most (VGG)
+    check_memory((_MILLIONS_OF_PARAMETERS[arch] * 1e6 * scale + head) * 4 * 4,
+                 what=f"{arch} with width={width!r}, depth={depth!r} and "
+                      f"n_classes={n_classes!r}",
+                 fix="Pass a smaller width, depth or number of classes.")
 
 
 def build_model(arch, in_channels=1, n_classes=2, *, width=1.0, depth=None, input_size=224,
@@ -377,8 +379,11 @@ def build_model(arch, in_channels=1, n_classes=2, *, width=1.0, depth=None, inpu
         )
     if stem not in ("auto", "imagenet", "small"):
         raise ValueError(f"stem must be 'auto', 'imagenet' or 'small', got {stem!r}.")
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
+            or not 0 <= dropout <= 1:
+        raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}.")
     small_stem = stem == "small" or (stem == "auto" and min(input_size) < SMALL_STEM_BELOW)
-    _check_model_memory(arch, width, depth)
+    _check_model_memory(arch, width, depth, n_classes)
     common = dict(in_channels=int(in_channels), n_classes=int(n_classes), width=float(width))
     if arch in _RESNET:
         block, default = _RESNET[arch]
