@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from ._validation import unique_labels
 from .datasets._fetch import ChecksumError, data_home_path
 from .datasets._loaders import _open_idx, _read_idx
 
@@ -258,7 +259,11 @@ def _read_labels(path, n):
     if _idx_magic(path) == _IDX_LABELS:
         y = _read_idx(path, _IDX_LABELS, 1)
     elif path.suffix == ".npy":
-        y = np.load(path, allow_pickle=False)
+        try:
+            y = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise ReportError(f"--labels {path}: cannot read it as a .npy file of labels "
+                              f"({_one_line(exc)})") from None
     else:
         try:
             y = np.array([line.strip() for line in path.read_text().splitlines() if line.strip()])
@@ -284,10 +289,18 @@ def _draw_task(X, y, settings, *, name):
     if y.ndim != 1:
         raise ReportError(f"{name}: labels of shape {y.shape}; one label per image is needed "
                           "(multi-label datasets are not supported by the command)")
-    if X.ndim < 2 or len(X) != len(y):
+    if X.ndim < 2:
+        raise ReportError(f"{name}: the images have shape {X.shape}, one value each; pass "
+                          "images (n, H, W) or (n, C, H, W), or flat rows (n, D)")
+    if len(X) != len(y):
         raise ReportError(f"{name}: {len(X)} images but {len(y)} labels; pass one label per "
                           "image")
-    present, counts = np.unique(y, return_counts=True)
+    if X.dtype.kind == "c":
+        raise ReportError(f"{name}: the images hold complex values; pass real pixel values")
+    try:
+        present, counts = unique_labels(y, return_counts=True)
+    except ValueError as exc:
+        raise ReportError(f"{name}: {exc}") from None
     if len(present) < 2:
         raise ReportError(f"{name}: a single class ({present[0] if len(present) else 'none'}); "
                           "K_F and the binary task need images of at least two classes")

@@ -36,6 +36,8 @@ from .nets._hooks import eval_mode
 __all__ = ["RobustnessScorer", "robustness_curve"]
 
 METRICS = ("delta_loss", "delta_accuracy", "robust_accuracy")
+# epsilons beyond this many widths of the clipping range are refused: they change nothing
+_MAX_EPSILON_RANGES = 1e6
 
 
 def _foolbox():
@@ -166,6 +168,18 @@ def _encode_labels(y, classes, n):
     return np.fromiter((lookup[v] for v in y.tolist()), dtype=np.int64, count=n)
 
 
+def _check_label_range(labels, logits):
+    """Class indices must address one of the network's outputs."""
+    n_outputs = logits.shape[-1]
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= n_outputs:
+        raise ValueError(
+            f"y holds class indices in [{low}, {high}], but the network has {n_outputs} outputs "
+            f"(classes 0..{n_outputs - 1}). For a plain torch module y must hold class indices; "
+            "encode the labels (e.g. LabelEncoder) first."
+        )
+
+
 def _to_tensor(X, dtype):
     X = X.detach().cpu() if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
     if X.ndim < 2:
@@ -269,6 +283,14 @@ def _curve(estimator, X, y, epsilons, params):
     X = X.clamp(lo, hi)
     scale = (hi - lo) if params["epsilon_scale"] == "range" else 1.0
     eps_abs = [float(e) * scale for e in epsilons]
+    # an attack never leaves the bounds: a larger epsilon only overflows float32 in foolbox
+    too_big = [e for e, a in zip(epsilons, eps_abs) if not a <= _MAX_EPSILON_RANGES * (hi - lo)]
+    if too_big:
+        raise ValueError(
+            f"epsilon {too_big[0]!r} exceeds {_MAX_EPSILON_RANGES} times the clipping range "
+            f"({lo:g}, {hi:g}); an attack is clipped to that range, so pass an epsilon below "
+            f"{_MAX_EPSILON_RANGES:g} (epsilon_scale='range') or below "
+            f"{_MAX_EPSILON_RANGES * (hi - lo):g} (epsilon_scale='absolute').")
 
     fb = _foolbox()
     attack = _make_attack(params["attack"], params["norm"], params["steps"], params["rel_stepsize"])
@@ -297,6 +319,7 @@ def _curve(estimator, X, y, epsilons, params):
                 yb = labels[start:start + params["batch_size"]].to(device)
                 with torch.no_grad():
                     logits = net(xb)
+                    _check_label_range(yb, logits)
                     clean_loss += float(ce(logits, yb))
                     clean_correct += int((logits.argmax(1) == yb).sum())
                 _, advs, _ = attack(fmodel, xb, yb, epsilons=eps_abs)
