@@ -134,3 +134,26 @@ def unique_labels(y, **unique_kwargs):
     if classes.dtype.kind in "fc" and np.isnan(classes).any():
         raise ValueError("the labels contain NaN; drop those samples or give them a class.")
     return out
+
+
+def check_real(values, name):
+    """Refuse complex, text or object values, NaN and infinity, before any conversion.
+
+    ``values`` is an array-like or a torch tensor (torch is not imported for numpy input).
+    """
+    if type(values).__module__.startswith("torch"):
+        import torch
+
+        if torch.is_tensor(values):
+            if values.is_complex():
+                raise TypeError(f"{name} must hold real numbers, got dtype {values.dtype}.")
+            finite = not values.is_floating_point() or bool(torch.isfinite(values).all())
+            if not finite:
+                raise ValueError(f"{name} contain NaN or infinity; remove or impute them first.")
+            return
+    values = np.asarray(values)
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {values.dtype}. Convert "
+                        "them first, e.g. np.asarray(X, dtype=float).")
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise ValueError(f"{name} contain NaN or infinity; remove or impute them first.")

@@ -24,6 +24,8 @@ from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._validation import unique_labels
+
 __all__ = ["ScalingLawRegressor", "scaling_study"]
 
 _DEFAULT_COLUMNS = ("n_train", "dimension", "sharpness")
@@ -531,10 +533,14 @@ def scaling_study(X, y, train_sizes, *, X_test=None, y_test=None, test_size=0.25
 
     X = np.asarray(X)
     y = np.asarray(y)
-    if X.shape[0] != y.shape[0]:
+    if X.ndim == 0 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise ValueError(
-            f"X has {X.shape[0]} samples but y has {y.shape[0]}; pass one label per image."
+            f"X has {X.shape[0] if X.ndim else 0} samples but y has shape {y.shape}; pass one "
+            "label per image."
         )
+    if len(unique_labels(y)) < 2:
+        raise ValueError("y holds a single class; a study trains classifiers, which need two "
+                         "classes or more.")
     attacks = [attacks] if isinstance(attacks, str) else list(attacks)
     if not attacks or any(a not in ("fgsm", "pgd") for a in attacks):
         raise ValueError(f"attacks must be a non-empty list of 'fgsm' / 'pgd', got {attacks!r}.")

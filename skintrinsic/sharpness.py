@@ -439,7 +439,10 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _fit_random(self, X, labels, categorical):
         rng = check_random_state(self.random_state)
         n = X.shape[0]
-        # input validation: the pairs, their indices and ratios are held at once
+        # input validation: n_pairs is a count (sklearn's Integral admits True), and the
+        # pairs, their indices and ratios are held at once
+        if isinstance(self.n_pairs, bool):
+            raise TypeError(f"n_pairs must be an int >= 1, got {self.n_pairs!r}.")
         check_memory(64.0 * self.n_pairs, what=f"n_pairs={self.n_pairs}",
                      fix="Pass a smaller n_pairs, or pairs='all' for the exact value.")
         first = rng.randint(n, size=self.n_pairs)

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from sklearn.utils import check_random_state
 
 from .._compute import resolve_device
+from .._validation import check_real
 
 INTERPOLATIONS = ("bilinear", "nearest")
 # pixels per block of images deformed together (a float32 grid of 2 MB)
@@ -65,22 +66,6 @@ def _check_temperature(temperature):
             "displacement in pixels."
         )
     return float(temperature)
-
-
-def _check_real(values, name):
-    """Refuse complex, text or object values, NaN and infinity, before any conversion."""
-    if torch.is_tensor(values):
-        if values.is_complex():
-            raise TypeError(f"{name} must hold real numbers, got dtype {values.dtype}.")
-        finite = not values.is_floating_point() or bool(torch.isfinite(values).all())
-    else:
-        values = np.asarray(values)
-        if values.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must hold real numbers, got dtype {values.dtype}. Convert "
-                            "them first, e.g. np.asarray(images, dtype=float).")
-        finite = values.dtype.kind != "f" or bool(np.isfinite(values).all())
-    if not finite:
-        raise ValueError(f"{name} contain NaN or infinity; remove or impute those images first.")
 
 
 def _check_size(n):
@@ -243,7 +228,7 @@ def _remap(images, displacement, interpolation, *, normalized=False):
 def _as_batch(images, device=None):
     """Tensor ``(B, C, n, n)`` from ``(B, n, n)`` or ``(B, C, n, n)``, and a function undoing it."""
     is_numpy = not isinstance(images, torch.Tensor)
-    _check_real(images, "images")
+    check_real(images, "images")
     if is_numpy:
         array = np.asarray(images)
         if array.dtype != np.float32:
@@ -386,8 +371,8 @@ def matched_noise(images, deformed, *, random_state=None):
     >>> np.linalg.norm(eta.reshape(2, -1), axis=1)
     array([2., 0.])
     """
-    _check_real(images, "images")
-    _check_real(deformed, "deformed")
+    check_real(images, "images")
+    check_real(deformed, "deformed")
     is_tensor = torch.is_tensor(images)
     x = images.detach().cpu().double().numpy() if is_tensor else \
         np.asarray(images, dtype=np.float64)

@@ -405,6 +405,9 @@ def _unwrap(model):
         return {"small_cnn": SmallCNN, **dict.fromkeys(_RESNET, ResNet),
                 **dict.fromkeys(_VGG, VGG)}[model]
     module = getattr(model, "module_", model)
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, a fitted skorch net or an "
+                        f"architecture name, got {type(model).__name__}.")
     return module
 
 

@@ -44,4 +44,6 @@ def as_vector(value, name):
                          f"{type(value).__name__}.") from None
     if array.ndim != 1:
         raise ValueError(f"{name} must be a 1-d array of numbers, got shape {array.shape}.")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} holds NaN or infinite values; drop those points first.")
     return array

@@ -406,6 +406,10 @@ class SharpnessRobustnessDisplay:
                 f"sharpness and delta_loss must be 1-d of the same length >= 3, got {k.shape} and "
                 f"{dl.shape}."
             )
+        for name, values in (("sharpness", k), ("delta_loss", dl)):
+            if np.ptp(values) == 0:
+                raise ValueError(f"{name} is constant, so Pearson's r is undefined; the runs "
+                                 "must differ.")
         res = stats.pearsonr(k, dl)
         self.r_, self.pvalue_ = float(res.statistic), float(res.pvalue)
         ax = _axes(ax)
