@@ -469,8 +469,8 @@ accept(E, "pickle", "fitted round trip",
        lambda: pickled(DiffeoTransformer(random_state=0).fit(IMAGES)).transform(IMAGES),
        equal_to(DiffeoTransformer(random_state=0).fit(IMAGES).transform(IMAGES)))
 
-refuse("DiffeoSensitivity", "shape", "1-D", lambda: DiffeoSensitivity(net()).fit(IMAGES[:, 0, 0, 0]),
-       r"2D|1D")
+refuse("DiffeoSensitivity", "shape", "1-D",
+       lambda: DiffeoSensitivity(net()).fit(IMAGES[:, 0, 0, 0]), r"2D|1D")
 refuse("DiffeoSensitivity", "shape", "sparse",
        lambda: DiffeoSensitivity(net()).fit(sp.csr_matrix(IMAGES.reshape(24, -1))), r"sparse")
 refuse("DiffeoTransformer", "size", "empty", lambda: DiffeoTransformer().fit_transform(IMAGES[:0]),
