@@ -16,10 +16,9 @@ def resolve_device(device):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
+    except (RuntimeError, TypeError):
         raise ValueError(
-            f"device={device!r} is not a torch device ({exc}); use 'cpu', 'cuda', 'cuda:0' "
-            "or 'auto'."
+            f"device={device!r} is not a torch device; use 'cpu', 'cuda', 'cuda:0' or 'auto'."
         ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(

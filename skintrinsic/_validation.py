@@ -49,15 +49,20 @@ def validate_images(estimator, X, y="no_validation", *, reset=True, dtype=(np.fl
         )
     check_params.setdefault("ensure_all_finite", True)
     check_params.setdefault("ensure_min_samples", 1)
+    return validate_numeric(estimator, X, y, reset=reset, dtype=list(dtype), **check_params)
+
+
+def validate_numeric(estimator, X, y="no_validation", **check_params):
+    """sklearn's ``validate_data``, with text that is not a number named as such."""
     try:
-        return validate_data(estimator, X, y, reset=reset, dtype=list(dtype), **check_params)
+        return validate_data(estimator, X, y, **check_params)
     except ValueError as exc:
         if "could not convert" not in str(exc):
             raise
         raise ValueError(
             f"{type(estimator).__name__} needs numeric X (pixel or feature values), but {exc}. "
             "Convert the data to numbers first, e.g. np.asarray(X, dtype=float)."
-        ) from exc
+        ) from None
 
 
 def _n_values(shape):

@@ -22,9 +22,9 @@ from scipy import stats
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._validation import unique_labels
+from ._validation import unique_labels, validate_numeric
 
 __all__ = ["ScalingLawRegressor", "scaling_study"]
 
@@ -246,7 +246,7 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
         self : ScalingLawRegressor
             The fitted regressor.
         """
-        X, y = validate_data(self, self._select(X), y, dtype=np.float64, y_numeric=True)
+        X, y = validate_numeric(self, self._select(X), y, dtype=np.float64, y_numeric=True)
         log_n_over_d, log_k = self._log_terms(X)
         if np.any(y <= 0):
             raise ValueError(
@@ -309,7 +309,7 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
     def _inputs(self, X):
         """The validated (N, d[, K_F]) columns of ``X`` as a float array (also used by plots)."""
         check_is_fitted(self)
-        return validate_data(self, self._select(X), dtype=np.float64, reset=False)
+        return validate_numeric(self, self._select(X), dtype=np.float64, reset=False)
 
     def predict_log(self, X):
         """Predicted ``log L`` for new (N, d[, K_F]).

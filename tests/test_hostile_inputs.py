@@ -116,6 +116,13 @@ def covers(entry, *kinds):
     return decorate
 
 
+# messages of numpy, torch and Python itself, raised from C code called by our own lines
+_INTERNAL_MESSAGES = re.compile(
+    r"could not convert|setting an array element|only integers, slices|object is not "
+    r"iterable|unsupported operand|cannot reshape|index out of range|not supported between "
+    r"instances|array is too big|Expected one of cpu|can't allocate memory|must be real number")
+
+
 def assert_refused(call, match, types=REFUSALS):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # warnings on the way are not what is tested here
@@ -125,6 +132,9 @@ def assert_refused(call, match, types=REFUSALS):
     assert re.search(match, message, re.IGNORECASE | re.DOTALL), message
     assert raised_by_us(info), (f"raised in {info.traceback[-1].path}, not by skintrinsic or "
                                 f"scikit-learn: {type(info.value).__name__}: {message}")
+    internal = _INTERNAL_MESSAGES.search(message)
+    # our own messages may quote an internal one, after naming the problem themselves
+    assert internal is None or internal.start() > 40, f"an internal error passed on: {message}"
     return message
 
 
@@ -507,6 +517,23 @@ refuse(E, "params", "measure='x'", lambda: make_stability_scorer("x"), r"measure
 refuse(E, "params", "unknown layer",
        lambda: make_stability_scorer(layer="nope", n_probe=12)(fitted_classifier(), IMAGES),
        r"nope")
+
+E = "kneighbors_graph"
+refuse(E, "size", "one sample", lambda: skintrinsic.kneighbors_graph(X[:1], 2),
+       r"k=2 neighbours .* only 0 other points")
+refuse(E, "size", "fewer samples than neighbours",
+       lambda: skintrinsic.kneighbors_graph(X[:5], 10), r"only 4 other points")
+refuse(E, "params", "n_neighbors=0", lambda: skintrinsic.kneighbors_graph(X, 0), r"k=0")
+refuse(E, "params", "n_jobs=0", lambda: skintrinsic.kneighbors_graph(X, 3, n_jobs=0), r"n_jobs")
+refuse(E, "params", "device='tpu'", lambda: skintrinsic.kneighbors_graph(X, 3, device="tpu"),
+       r"not a torch device")
+refuse(E, "values", "NaN", lambda: skintrinsic.kneighbors_graph(with_nan(X), 3), r"NaN")
+refuse(E, "values", "inf", lambda: skintrinsic.kneighbors_graph(with_inf(X), 3), r"infinity")
+accept(E, "shape", "5-D", lambda: skintrinsic.kneighbors_graph(X.reshape(40, 1, 5, 1, 1), 3)
+       .toarray(), equal_to(skintrinsic.kneighbors_graph(X, 3).toarray()))
+accept(E, "dtype", "int8", lambda: skintrinsic.kneighbors_graph((X * 100).astype(np.int8), 3)
+       .toarray(), equal_to(skintrinsic.kneighbors_graph(
+           (X * 100).astype(np.int8).astype(float), 3).toarray()))
 
 # =========================================================================== nets
 
