@@ -144,7 +144,7 @@ def run_quietly(call):
         return call()
 
 
-# --------------------------------------------------------------------------- shared data
+# --------------------------------------------------------------------------- common inputs
 
 RNG = np.random.RandomState(0)
 X = RNG.rand(40, 5)  # points in general position: no duplicates, no ties
@@ -1024,7 +1024,7 @@ def idx_files(tmp_path):
     return tmp_path
 
 
-@covers("datasets.load_mnist", "files", "params")
+@covers("datasets.load_mnist", "files", "params", "size")
 @pytest.mark.parametrize("name, match", [("truncated", r"truncated or corrupted"),
                                          ("corrupt", r"truncated or corrupted.*CRC"),
                                          ("bomb", r"announces .* more than its \d+ bytes"),
@@ -1047,6 +1047,27 @@ def test_broken_idx_files_are_named(idx_files, name, match, monkeypatch):
             official, ("http://127.0.0.1:9/",), (md5,), 10**9))
     assert_refused(lambda: ds.load_mnist(data_home=idx_files / "home",
                                          download_if_missing=False), match)
+
+
+def test_a_highly_compressed_idx_file_is_read_without_a_second_copy(tmp_path):
+    """A gz that inflates 1000-fold is read into the array in chunks, not via a full copy."""
+    import tracemalloc
+
+    from skintrinsic.datasets import _loaders
+
+    n_images = 80_000  # 62.7 MB of zeros from a 61 kB file
+    with gzip.open(tmp_path / "z-images-idx3-ubyte.gz", "wb") as f:
+        f.write(np.array([2051, n_images, 28, 28], dtype=">u4").tobytes())
+        for _ in range(n_images // 1000):
+            f.write(bytes(784 * 1000))
+    tracemalloc.start()
+    try:
+        images = _loaders._read_idx(tmp_path / "z-images-idx3-ubyte.gz", 2051, 3)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert images.shape == (n_images, 28, 28) and not images.any()
+    assert peak < 1.2 * images.nbytes  # was 2x: gzip's readinto built a full copy first
 
 
 def test_load_mnist_options(tmp_path):

@@ -107,8 +107,7 @@ def _read_idx(path, magic, n_dims):
             shape = tuple(int(v) for v in values[1:])
             _check_idx_size(path, shape, gzipped=isinstance(f, gzip.GzipFile))
             out = np.empty(shape, dtype=np.uint8)
-            # read straight into the result: no second copy of the 47 MB train images
-            n_read = f.readinto(memoryview(out).cast("B"))
+            n_read = _read_into(f, memoryview(out).cast("B"))
             if n_read != out.size or f.read(1):
                 raise ValueError(f"{path} does not hold the {out.size} values its header "
                                  "announces; it is truncated or not an IDX file.")
@@ -116,6 +115,17 @@ def _read_idx(path, magic, n_dims):
         raise ValueError(f"{path} is truncated or corrupted ({type(exc).__name__}: {exc}); "
                          "download it again or replace it with a good copy.") from None
     return out
+
+
+def _read_into(f, view, chunk=1 << 20):
+    """Fill ``view`` from ``f`` in chunks: gzip's readinto would first build a copy of all."""
+    filled = 0
+    while filled < len(view):
+        n = f.readinto(view[filled:filled + chunk])
+        if not n:
+            break
+        filled += n
+    return filled
 
 
 # deflate stores at most about 1032 bytes per compressed byte
