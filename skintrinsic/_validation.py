@@ -31,7 +31,7 @@ def validate_images(estimator, X, y="no_validation", *, reset=True, dtype=(np.fl
     else:
         shape = None
         if not hasattr(X, "shape") and not hasattr(X, "iloc") and X is not None:
-            arr = np.asarray(X)
+            arr = as_array(X, "X")
             if arr.ndim > 2 and arr.dtype.kind in "biuf":
                 shape = tuple(arr.shape[1:])
                 X = arr.reshape(arr.shape[0], _n_values(shape))
@@ -63,6 +63,15 @@ def validate_numeric(estimator, X, y="no_validation", **check_params):
             f"{type(estimator).__name__} needs numeric X (pixel or feature values), but {exc}. "
             "Convert the data to numbers first, e.g. np.asarray(X, dtype=float)."
         ) from None
+
+
+def as_array(values, name):
+    """``np.asarray(values)``, with nested lists of different lengths named as such."""
+    try:
+        return np.asarray(values)
+    except ValueError:
+        raise ValueError(f"{name} is ragged: its rows do not all have the same length. Pass a "
+                         "rectangular array.") from None
 
 
 def _n_values(shape):
@@ -156,7 +165,7 @@ def check_real(values, name):
             if not finite:
                 raise ValueError(f"{name} contain NaN or infinity; remove or impute them first.")
             return
-    values = np.asarray(values)
+    values = as_array(values, name)
     if values.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {values.dtype}. Convert "
                         "them first, e.g. np.asarray(X, dtype=float).")

@@ -45,6 +45,13 @@ def _bootstrap_count(text):
     return value
 
 
+def _seed(text):
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**32 - 1, got {text}")
+    return value
+
+
 def _mle_k(text):
     value = int(text)
     if value < 3:
@@ -88,7 +95,7 @@ def _add_common(parser):
                      help="training epochs with --train (default: 5)")
     est.add_argument("--device", default="cpu",
                      help="torch device: cpu (default), cuda or auto")
-    est.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    est.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
 
     out = parser.add_argument_group("output")
     out.add_argument("--out", default="skintrinsic-report", metavar="DIR",

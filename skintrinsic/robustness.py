@@ -31,6 +31,7 @@ from sklearn.utils._param_validation import (
 )
 
 from ._compute import progress, resolve_device
+from ._validation import as_array
 from .nets._hooks import eval_mode
 
 __all__ = ["RobustnessScorer", "robustness_curve"]
@@ -181,7 +182,11 @@ def _check_label_range(labels, logits):
 
 
 def _to_tensor(X, dtype):
-    X = X.detach().cpu() if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
+    if not isinstance(X, torch.Tensor):
+        X = as_array(X, "X")
+        if X.dtype.kind not in "biuf":  # before torch, whose error would name numpy's object_
+            raise ValueError(f"X must be numeric, got dtype {X.dtype}.")
+    X = X.detach().cpu() if isinstance(X, torch.Tensor) else torch.as_tensor(X)
     if X.ndim < 2:
         raise ValueError(f"X must be (n_samples, ...), got shape {tuple(X.shape)}.")
     if X.dtype.is_complex or not (X.dtype.is_floating_point or X.dtype in (

@@ -846,6 +846,31 @@ def _close_figures():
     plt.close("all")
 
 
+# ---------------------------------------------------------------- None and ragged, everywhere
+for entry, call in (
+        ("IntrinsicDimension", lambda v: _id().fit(v)),
+        ("LabelSharpness", lambda v: LabelSharpness().fit(v, Y)),
+        ("datasets.ReferencePreprocessor", lambda v: ds.ReferencePreprocessor().fit(v)),
+        ("DiffeoTransformer", lambda v: DiffeoTransformer().fit(v)),
+        ("DiffeoSensitivity", lambda v: DiffeoSensitivity(net()).fit(v)),
+        ("nets.ImageClassifier", lambda v: nets.ImageClassifier(max_epochs=1).fit(v, Y[:2])),
+        ("diffeo.random_diffeo", lambda v: df.random_diffeo(v, 1e-3, 3)),
+        ("diffeo.matched_noise", lambda v: df.matched_noise(v, v)),
+        ("diffeo.sparse_moves", lambda v: df.sparse_moves(v)),
+        ("nets.extract_features", lambda v: nets.extract_features(net(), v, [LAYER])),
+        ("RobustnessScorer", lambda v: RobustnessScorer()(net(), v, Y[:2])),
+        ("datasets.binary_task", lambda v: ds.binary_task(v, v))):
+    refuse(entry, "dtype", "None", lambda call=call: call(None),
+           r"2D array|real numbers|numeric|1-D|dtype object|scalar")
+    refuse(entry, "shape", "ragged rows", lambda call=call: call([[1.0, 2.0], [3.0]]),
+           r"ragged|inhomogeneous|same length|real numbers|numeric|dtype object|1-D")
+refuse("datasets.load_image_folder", "params", "path=None", lambda: ds.load_image_folder(None),
+       r"folder path")
+refuse("datasets.load_mnist", "params", "data_home=3", lambda: ds.load_mnist(data_home=3),
+       r"folder path")
+refuse("datasets.load_medmnist", "params", "name=None", lambda: ds.load_medmnist(None),
+       r"unknown MedMNIST dataset")
+
 # =========================================================================== the table runs
 
 @pytest.mark.parametrize("case", CASES,
@@ -1191,6 +1216,7 @@ QUICK = ("--n-samples", 60, "--n-bootstrap", 0, "--quiet")
     (("--n-samples", "1.5"), r"--n-samples"),
     (("--epochs", 0), r"--epochs"),
     (("--task", "three"), r"--task"),
+    (("--seed", -1), r"--seed: must be between 0 and 2\*\*32 - 1"),
 ])
 def test_cli_refuses_bad_arguments_before_any_work(args, match):
     assert_cli_refuses(("profile", "digits", *args), match, usage=True)

@@ -178,6 +178,9 @@ def data_home_path(data_home=None):
     """The folder :func:`get_data_home` means, without creating it."""
     if data_home is None:
         data_home = os.environ.get(ENV_DATA_HOME) or _DEFAULT_DATA_HOME
+    if not isinstance(data_home, (str, os.PathLike)):
+        raise TypeError(f"data_home must be a folder path (str or path-like), got "
+                        f"{type(data_home).__name__}.")
     path = Path(os.fspath(data_home)).expanduser()
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(

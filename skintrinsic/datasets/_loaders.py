@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-from .._validation import check_memory, unique_labels
+from .._validation import as_array, check_memory, unique_labels
 from ._fetch import fetch, medmnist_filename
 
 __all__ = ["load_mnist", "load_medmnist", "load_image_folder", "binary_task"]
@@ -348,6 +348,9 @@ def load_medmnist(name="pneumoniamnist", *, split="train", size=28, data_home=No
 # -------------------------------------------------------------------------------- image folder
 
 def _image_files(root):
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"path must be a folder path (str or path-like), got "
+                        f"{type(root).__name__}.")
     root = Path(root).expanduser()
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder; pass a folder with one sub-folder "
@@ -555,8 +558,8 @@ def binary_task(X, y, classes=None, n_per_class=None, random_state=None, *,
     >>> Xb.shape, np.bincount(yb).tolist()
     ((6, 2), [3, 3])
     """
-    X = np.asarray(X)
-    y = np.asarray(y)
+    X = as_array(X, "X")
+    y = as_array(y, "y")
     if y.ndim != 1:
         raise ValueError(f"y must be one label per sample (1-D); got shape {y.shape}. For a "
                          "multi-label dataset pick one column, e.g. y[:, j].")
