@@ -47,7 +47,7 @@ from ._neighbors import (
     resolve_method,
     take_rows,
 )
-from ._validation import check_enough_samples, user_stacklevel, validate_images
+from ._validation import check_enough_samples, check_memory, user_stacklevel, validate_images
 
 __all__ = [
     "IntrinsicDimension",
@@ -524,6 +524,9 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
                 f"rough. Pass n_bootstrap >= {math.ceil(1 / tail)} (the default is 200).",
                 UserWarning, stacklevel=user_stacklevel())
         n = stat.size
+        # each replicate draws n indices at a time; all replicates are kept
+        check_memory(8.0 * (self.n_bootstrap + 2 * n), what=f"n_bootstrap={self.n_bootstrap}",
+                     fix="Pass a smaller n_bootstrap (the default is 200).")
         replicates = np.empty(self.n_bootstrap)
         for b in progress(range(self.n_bootstrap), verbose=self.verbose, desc="bootstrap"):
             replicates[b] = self._aggregate(stat[rng.randint(n, size=n)])
