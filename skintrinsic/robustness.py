@@ -263,7 +263,10 @@ _SCORER_CONSTRAINTS = {
 
 def _curve(estimator, X, y, epsilons, params):
     """Clean and attacked loss and accuracy for each epsilon: the shared engine."""
-    epsilons = np.atleast_1d(np.asarray(epsilons, dtype=np.float64))
+    try:
+        epsilons = np.atleast_1d(np.asarray(epsilons, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"epsilons must be finite numbers >= 0, got {epsilons!r}.") from None
     if epsilons.ndim != 1 or epsilons.size == 0 or np.any(epsilons < 0) or not np.all(
             np.isfinite(epsilons)):
         raise ValueError(f"epsilons must be finite numbers >= 0, got {epsilons!r}.")

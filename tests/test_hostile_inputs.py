@@ -350,6 +350,11 @@ refuse(E, "not fitted", "transform",
        lambda: RepresentationDimension(fitted_classifier()).transform(IMAGES), r"not fitted",
        (NotFittedError,))
 
+refuse(E, "params", "a supervised estimator",
+       lambda: RepresentationDimension(fitted_classifier(), estimator=LabelSharpness(),
+                                       prefit=True).fit(IMAGES, IMAGE_LABELS),
+       r"from the features alone.*needs labels y")
+
 E = "ScalingLawRegressor"
 _, LAW_X, LAW_Y = fitted_law()
 refuse(E, "size", "empty", lambda: law().fit(np.empty((0, 2)), []),
@@ -432,6 +437,8 @@ accept(E, "values", "epsilon=0 changes nothing",
 E = "robustness_curve"
 refuse(E, "params", "no epsilon",
        lambda: robustness_curve(fitted_classifier(), IMAGES, IMAGE_LABELS, []), r"epsilon")
+refuse(E, "params", "text epsilon",
+       lambda: robustness_curve(fitted_classifier(), IMAGES, IMAGE_LABELS, ["a"]), r"epsilon")
 refuse(E, "params", "NaN epsilon",
        lambda: robustness_curve(fitted_classifier(), IMAGES, IMAGE_LABELS, [np.nan]), r"epsilon")
 refuse(E, "shape", "flat rows of another size",
@@ -451,6 +458,9 @@ for param, value, match in (("delta", [], "holds no value"), ("cutoff", [], "hol
     refuse(E, "params", f"{param}={value!r}",
            lambda p={param: value}: DiffeoSensitivity(
                net(), **{"n_probe": 12, "random_state": 0, **p}).fit(IMAGES), match)
+refuse(E, "params", "a perturbation of the wrong shape",
+       lambda: DiffeoSensitivity(net(), perturbation=lambda x, random_state: x[:2], n_probe=8)
+       .fit(IMAGES), r"perturbation returned shape \(2, 1, 8, 8\)")
 refuse(E, "params", "sparse moves on dense images",
        lambda: DiffeoSensitivity(net(), perturbation="sparse", n_probe=12).fit(IMAGES),
        r"unchanged.*perturbation='diffeo'")
@@ -543,7 +553,8 @@ for param, value, match in (("width", 0, "width"), ("width", np.inf, "width"),
                             ("depth", 0, "depth"), ("max_epochs", -1, "max_epochs"),
                             ("batch_size", 0, "batch_size"), ("lr", 0, "lr"),
                             ("train_size", 0, "train_size"), ("train_size", 100, "train_size"),
-                            ("device", "tpu", "not a torch device"), ("arch", "resnet1", "arch")):
+                            ("device", "tpu", "not a torch device"), ("arch", "resnet1", "arch"),
+                            ("criterion", "x", "criterion")):
     refuse(E, "params", f"{param}={value!r}",
            lambda p={param: value}: nets.ImageClassifier(**{"max_epochs": 1, **p})
            .fit(IMAGES, IMAGE_LABELS), match)
@@ -803,6 +814,8 @@ for name, make in (("DimensionProfileDisplay", lambda v: pl.DimensionProfileDisp
                         ("a 2-D array", np.zeros((3, 3))), ("a list of text", ["a", "b"])):
         refuse(f"plotting.{name}", "dtype", what, lambda make=make, v=value: make(v).plot(),
                r"DataFrame|1-d array|lacks the columns|>= 3")
+refuse("plotting.SensitivityDisplay", "params", "models is a list",
+       lambda: pl.SensitivityDisplay.from_models([net()], IMAGES, layers=[LAYER]), r"dict")
 refuse("plotting.SensitivityDisplay", "params", "tables is a list",
        lambda: pl.SensitivityDisplay(tables=[1]).plot(), r"dict")
 refuse("plotting.SensitivityDisplay", "not fitted", "from an unfitted estimator",

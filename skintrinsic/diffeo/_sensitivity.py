@@ -306,6 +306,10 @@ class DiffeoSensitivity(BaseEstimator):
                 out = sparse_moves(images, random_state=rng)
             else:
                 out = np.asarray(kind(images, random_state=rng))
+                if out.shape != images.shape:
+                    raise ValueError(
+                        f"the perturbation returned shape {out.shape} for images of shape "
+                        f"{images.shape}; it must return the images' shape.")
             return np.asarray(out, dtype=flat.dtype).reshape(flat.shape)
 
         names = layers + ["output"]

@@ -212,6 +212,7 @@ default="small_cnn"
         "image_shape": [tuple, list, None],
         "train_size": [Interval(Integral, 1, None, closed="left"),
                        Interval(RealNotInt, 0, 1, closed="right"), None],
+        "criterion": [callable],
         "optimizer": [callable],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],

@@ -126,6 +126,9 @@ class SensitivityDisplay:
         """
         from ..diffeo import DiffeoSensitivity
 
+        if not isinstance(models, dict):
+            raise TypeError("models must be a dict of label -> network, e.g. {'init': net0, "
+                            f"'trained': net1}}, got {type(models).__name__}.")
         fitted = {name: DiffeoSensitivity(model, layers=layers, **sensitivity_params).fit(X)
                   for name, model in models.items()}
         return cls.from_estimator(fitted, axes=axes, **(plot_kwargs or {}))
