@@ -305,9 +305,15 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         ``mean(1 / u_k)``.
     twonn_variant : {"pope", "facco"}, default="pope"
         TwoNN only; see :func:`twonn_dimension`.
-    neighbors : {"exact", "approximate", "auto"}, default="exact"
-        Exact kNN (the reference), pynndescent's approximate graph, or exact
-        below 100,000 points and approximate above.
+    neighbors : {"exact", "approximate", "auto", "precomputed"}, default="exact"
+        Exact kNN (the reference: the float64 brute-force answer, see
+        :ref:`neighbors`), pynndescent's approximate graph re-ranked exactly,
+        exact below 100,000 points and approximate above, or ``"precomputed"``:
+        ``X`` is then a square distance graph such as the output of
+        :func:`skintrinsic.kneighbors_graph` or of
+        :class:`sklearn.neighbors.KNeighborsTransformer` (``mode="distance"``),
+        with at least ``k`` neighbours per row, and ``transform`` takes the
+        graph of new samples against the fitted ones.
     duplicates : {"drop", "raise"}, default="drop"
         Exact duplicate samples have distance 0, which makes both estimators
         degenerate.  ``"drop"`` keeps one copy of each and warns with the

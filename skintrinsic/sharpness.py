@@ -267,21 +267,16 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     K_F infinite; ``fit`` raises a ValueError naming them instead.
 
     **Cost.** Categorical labels need each sample's nearest neighbour among the
-    other classes (an exact bichromatic search).  Searching each class only
-    against the later ones examines every pair once and would give K_F alone
-    in half the time, but ``local_sharpness_`` needs the nearest other-class
-    point of *every* sample, so ``fit`` runs the two-sided search once and
-    takes K_F as its minimum distance; a one-sided pass on top would only add
-    time.  The two-sided search examines ``N^2 (1 - sum_c p_c^2)`` pairs, at
-    most as many as one exact kNN pass.  Measured on the 10,000 MNIST test
-    digits (D=784, one CPU thread): with 10 classes the one-sided search took
-    0.74 s, the two-sided 1.50 s, ``fit`` 1.67 s and an exact 1-NN pass
-    1.33 s; with binary labels (odd/even) ``fit`` took 0.98 s.  Real labels
-    take one blocked pass over all ``N^2`` pairs: each float32 block of
+    other classes (an exact bichromatic search).  It is one pass over all
+    pairs, whatever the number of classes: the same-label pairs are masked in
+    each distance tile, and each tile serves the rows on both of its sides, so
+    the cost is about that of one exact kNN pass (see :ref:`neighbors`).  Real
+    labels take one blocked pass over all ``N^2`` pairs: each float32 block of
     distances comes with a rigorous error bound, every pair that the bound
     cannot rule out as a row maximum is recomputed in float64, and memory
-    stays at one block; on the same digits with real labels ``fit`` took
-    1.89 s.  ``transform`` costs one exact kNN query pass for categorical
+    stays at one block.  A float32 ``X`` is never copied to float64, and the
+    distances are computed in a power-of-two rescaled frame, so K_F is exact at
+    any finite scale of ``X``.  ``transform`` costs one exact kNN query pass for categorical
     labels and about four for real labels (a few Dinkelbach sweeps per block).
 
     **transform.** New samples have no labels, so ``transform`` returns a

@@ -40,6 +40,8 @@ CASES = [
     (60, 3, 59, 1.0, 0.0),
     (300, 50, 10, 1e-3, 1e4),
     (250, 8, 7, 1.0, 1e6),
+    # more features than one GEMM chunk sums: partial products added chunk by chunk
+    (150, 9000, 6, 1.0, 3.0),
 ]
 
 
@@ -317,3 +319,16 @@ def test_duplicate_warning_points_at_the_users_line():
         with pytest.warns(UserWarning, match="Dropped 1 exact duplicate") as record:
             getattr(IntrinsicDimension(k=5, n_bootstrap=40), method)(X)
         assert record[0].filename == __file__, method
+
+
+def test_float64_re_search_when_the_candidates_are_nearly_every_point():
+    # m = k + 4 = n - 2: in the float64 re-search the row itself holds a slot, so two points
+    # are left out of the candidates and must still be ruled out (or searched) properly
+    rng = np.random.default_rng(14)
+    X = np.vstack([rng.standard_normal((5, 8)), 1e3 + 1e-4 * rng.standard_normal((25, 8))])
+    stats = {}
+    got = kneighbors(X, 24, stats=stats)
+    assert stats["float64"] > 0
+    dist, idx = brute_knn(X, 24)
+    np.testing.assert_array_equal(got.indices, idx)
+    np.testing.assert_allclose(got.distances, dist, rtol=1e-12)
