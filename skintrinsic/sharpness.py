@@ -28,7 +28,7 @@ from ._neighbors import (
     nearest_other_label,
     take_rows,
 )
-from ._validation import validate_images
+from ._validation import check_memory, validate_images
 
 _BLOCK_BYTES = 16 * 2**20  # float32 distance block; the float64 temporaries are a few times this
 _GATHER_PAIRS = 4096  # candidate pairs whose float64 distances are computed at once
@@ -319,7 +319,9 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "label_type": [StrOptions({"auto", "categorical", "continuous"})],
         "device": [str, torch.device],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        # 0 threads means nothing: refused here, before torch or numba see it
+        "n_jobs": [Interval(Integral, 1, None, closed="left"),
+                   Interval(Integral, None, -1, closed="right"), None],
         "verbose": ["verbose"],
     }
 
@@ -429,6 +431,12 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _fit_random(self, X, labels, categorical):
         rng = check_random_state(self.random_state)
         n = X.shape[0]
+        # input validation: n_pairs is a count (sklearn's Integral admits True), and the
+        # pairs, their indices and ratios are held at once
+        if isinstance(self.n_pairs, bool):
+            raise TypeError(f"n_pairs must be an int >= 1, got {self.n_pairs!r}.")
+        check_memory(64.0 * self.n_pairs, what=f"n_pairs={self.n_pairs}",
+                     fix="Pass a smaller n_pairs, or pairs='all' for the exact value.")
         first = rng.randint(n, size=self.n_pairs)
         second = rng.randint(n - 1, size=self.n_pairs)
         second += second >= first  # uniform over the other n - 1 samples
