@@ -49,6 +49,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Integral, Interval, validate_params
 
 from ._compute import progress, resolve_device, torch_threads
 from ._kernels import (
@@ -78,6 +80,9 @@ _TILE_BYTES = 64 * 2**20
 _RESCUE_BYTES = 64 * 2**20
 SHIFT_GAIN = 4.0
 _LARGEST = float(np.finfo(np.float64).max)
+#: Below this largest value, 1 / distance can overflow and the frame's scale 2**-exp could not
+#: be held in float64.
+_SMALLEST = 2.0**-1000
 
 
 class Neighbors(NamedTuple):
@@ -226,6 +231,12 @@ def _make_frame(R, Q=None, *, shift=True):
             f"X has values up to {amax:.3g}: distances between such rows exceed the largest "
             "float64 number (1.8e308). Rescale X (distance ratios, and so the intrinsic "
             "dimension, do not change; K_F scales by the inverse factor)."
+        )
+    if 0 < amax < _SMALLEST:
+        raise ValueError(
+            f"X has values only up to {amax:.3g}: distances between such rows, and their "
+            "inverses (K_F), leave float64's range. Rescale X (the intrinsic dimension does not "
+            "change; K_F scales by the inverse factor)."
         )
     # after the shift every value is at most 2 * amax, so the scaled values lie in [-1, 1]
     exp = math.frexp(2 * amax)[1] if amax > 0 else 0
@@ -930,6 +941,17 @@ def graph_neighbors(G, k, *, square, columns=None, exclude_zero=False):
     return Neighbors(vals[pos], cols[pos])
 
 
+@validate_params(
+    {
+        "X": ["array-like"],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"),
+                   Interval(Integral, None, -1, closed="right"), None],
+        "verbose": ["verbose"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def kneighbors_graph(X, n_neighbors=20, *, device="cpu", n_jobs=None, verbose=0):
     """The exact ``n_neighbors``-nearest-neighbour graph of ``X``, as a sparse distance matrix.
 
@@ -971,8 +993,11 @@ def kneighbors_graph(X, n_neighbors=20, *, device="cpu", n_jobs=None, verbose=0)
     >>> mle.dimension_ == IntrinsicDimension(n_bootstrap=0).fit(X).dimension_
     True
     """
-    X = np.asarray(X)
-    X = as_float(X.reshape(X.shape[0], -1) if X.ndim > 2 else X)
+    if isinstance(n_neighbors, bool):
+        raise TypeError(f"n_neighbors must be an int >= 1, got {n_neighbors!r}.")
+    X = check_array(np.reshape(X, (len(X), -1)) if np.ndim(X) > 2 else X,
+                    dtype=[np.float64, np.float32], ensure_min_samples=2,
+                    input_name="X")
     nb = kneighbors(X, n_neighbors, device=device, n_jobs=n_jobs, verbose=verbose)
     n = nb.indices.shape[0]
     indptr = np.arange(0, n * n_neighbors + 1, n_neighbors)

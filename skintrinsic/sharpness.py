@@ -416,9 +416,17 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         engine = dict(device=self.device, n_jobs=self.n_jobs, verbose=self.verbose)
         if categorical:
             nn = nearest_other_label(self._fit_X, self._fit_y, **engine)
-            local, partner = 1.0 / nn.distances[:, 0], nn.indices[:, 0]
+            with np.errstate(divide="ignore", over="ignore"):
+                local, partner = 1.0 / nn.distances[:, 0], nn.indices[:, 0]
         else:
             local, partner = _continuous_local_sharpness(self._fit_X, self._fit_y, **engine)
+        with np.errstate(over="ignore"):
+            if not np.all(np.isfinite(local)):
+                raise ValueError(
+                    "Some inputs are so close (distance below 1/1.8e308 of the label gap) that "
+                    "their ratio |y_j - y_k| / ||x_j - x_k|| overflows float64. Rescale X, e.g. "
+                    "multiply it by 2**500 (K_F scales by the inverse factor)."
+                )
         # back from distinct rows to all rows: a duplicate shares its first occurrence's partners
         position = np.empty(X.shape[0], dtype=np.int64)
         position[info.keep] = np.arange(info.keep.size)

@@ -583,8 +583,8 @@ def test_precomputed_graph_matches_the_exact_path(estimator, graph):
         G, GQ = kneighbors_graph(X, K), cdist(Q, X)
     else:
         G, GQ = cdist(X, X), cdist(Q, X)
-    exact = IntrinsicDimension(estimator, n_bootstrap=20, random_state=0).fit(X)
-    pre = IntrinsicDimension(estimator, neighbors="precomputed", n_bootstrap=20,
+    exact = IntrinsicDimension(estimator, n_bootstrap=40, random_state=0).fit(X)
+    pre = IntrinsicDimension(estimator, neighbors="precomputed", n_bootstrap=40,
                              random_state=0).fit(G)
     assert pre.dimension_ == pytest.approx(exact.dimension_, rel=1e-10)
     np.testing.assert_allclose(pre.confidence_interval_, exact.confidence_interval_, rtol=1e-10)

@@ -530,10 +530,20 @@ refuse(E, "params", "unknown layer",
 
 E = "kneighbors_graph"
 refuse(E, "size", "one sample", lambda: skintrinsic.kneighbors_graph(X[:1], 2),
-       r"k=2 neighbours .* only 0 other points")
+       r"minimum of 2")
+refuse(E, "size", "empty", lambda: skintrinsic.kneighbors_graph(X[:0], 2), r"0 sample")
+refuse(E, "params", "n_neighbors=1.5", lambda: skintrinsic.kneighbors_graph(X, 1.5),
+       r"n_neighbors.*must be an int")
+refuse(E, "params", "n_neighbors=True", lambda: skintrinsic.kneighbors_graph(X, True),
+       r"n_neighbors must be an int")
+refuse(E, "dtype", "complex", lambda: skintrinsic.kneighbors_graph(X + 1j, 3), r"[Cc]omplex")
+refuse(E, "shape", "1-D", lambda: skintrinsic.kneighbors_graph(X[:, 0], 3), r"2D array")
+refuse(E, "shape", "sparse", lambda: skintrinsic.kneighbors_graph(sp.csr_matrix(X), 3),
+       r"[Ss]parse")
 refuse(E, "size", "fewer samples than neighbours",
        lambda: skintrinsic.kneighbors_graph(X[:5], 10), r"only 4 other points")
-refuse(E, "params", "n_neighbors=0", lambda: skintrinsic.kneighbors_graph(X, 0), r"k=0")
+refuse(E, "params", "n_neighbors=0", lambda: skintrinsic.kneighbors_graph(X, 0),
+       r"n_neighbors.*range \[1, inf\)")
 refuse(E, "params", "n_jobs=0", lambda: skintrinsic.kneighbors_graph(X, 3, n_jobs=0), r"n_jobs")
 refuse(E, "params", "device='tpu'", lambda: skintrinsic.kneighbors_graph(X, 3, device="tpu"),
        r"not a torch device")

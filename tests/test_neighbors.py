@@ -352,3 +352,8 @@ def test_the_device_merge_keeps_the_same_running_sets_as_the_compiled_one():
     torch.testing.assert_close(vals["kernel"], vals["torch"])
     torch.testing.assert_close(cand["kernel"], cand["torch"])
     assert torch.all(vals["kernel"][:10] == float("inf"))
+
+
+def test_values_too_small_for_float64_distances_are_refused_before_any_work():
+    with pytest.raises(ValueError, match="leave float64's range.*Rescale X"):
+        kneighbors(np.eye(5) * 1e-310, 2)
