@@ -205,7 +205,8 @@ def gemm_probe(X, reps=3):
     """
     import torch  # noqa: PLC0415
     n, d = X.shape
-    rows = min(n, engine_block_rows(n))
+    # at most ~5e10 flops a repetition: at 224x224 a block of every row took minutes
+    rows = max(1, min(n, engine_block_rows(n), int(5e10 / (2 * d * n))))
     B = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     A = B[:rows].clone()
     bias = torch.zeros(n)[None, :]
