@@ -29,6 +29,7 @@ from .datasets._loaders import _open_idx, _read_idx
 #: Names the command understands without a path.
 SKLEARN_BUILTINS = ("digits",)
 MNIST_BUILTINS = ("mnist",)
+NATURAL_BUILTINS = ("cifar10", "svhn")  # RGB natural images, as in Konz & Mazurowski
 MEDMNIST_SUFFIX = "mnist"  # pneumoniamnist, breastmnist, ... (MedMNIST names end in "mnist")
 
 #: The default job of a bare ``skintrinsic``: small enough for a few seconds on a laptop.
@@ -52,6 +53,7 @@ class Dataset:
     description: str = ""
     preprocessing: str = "none"
     rows: np.ndarray = None  # row of the source behind each image, to name images in notes
+    classes: tuple = None  # the task's classes in the order given (else sorted)
 
 
 @dataclasses.dataclass
@@ -74,6 +76,7 @@ class Settings:
     epsilons: tuple = DEFAULT_EPSILONS
     device: str = "cpu"
     random_state: int = 0
+    verbose: int = 0  # progress bars (with a time estimate) inside each long step
 
 
 @dataclasses.dataclass
@@ -101,10 +104,21 @@ def load_dataset(source, settings, *, labels=None, data_home=None):
     """Read ``source``, draw the task and preprocess: a :class:`Dataset` ready to measure."""
     name, X, y, origin, description = _read_source(source, settings.split, labels, data_home,
                                                    settings.download)
-    X, y, rows = _draw_task(X, y, settings, name=name)
+    X, y, rows, classes = _draw_task(X, y, settings, name=name, aliases=_class_aliases(name))
     X, preprocessing = _preprocess(X, settings)
     return Dataset(name=name, X=X, y=y, source=origin, description=description,
-                   preprocessing=preprocessing, rows=rows)
+                   preprocessing=preprocessing, rows=rows, classes=classes)
+
+
+def _class_aliases(name):
+    """Label names of a built-in dataset, in the order of their numeric labels (or None)."""
+    from .datasets._loaders import _MEDMNIST_INFO
+    from .datasets._natural import CIFAR10_CLASSES
+
+    if name == "cifar10":
+        return CIFAR10_CLASSES
+    info = _MEDMNIST_INFO.get(name)
+    return None if info is None else info[0]
 
 
 def check_distinct_names(datasets):
@@ -130,8 +144,8 @@ def _read_source(source, split, labels, data_home, download=False):
         bunch = load_digits()
         return key, bunch.images, bunch.target, "sklearn.datasets.load_digits", \
             "scikit-learn's 8x8 handwritten digits (UCI)"
-    if not path.exists() and (key in MNIST_BUILTINS or (key.endswith(MEDMNIST_SUFFIX)
-                                                        and "/" not in key)):
+    if not path.exists() and (key in MNIST_BUILTINS + NATURAL_BUILTINS
+                              or (key.endswith(MEDMNIST_SUFFIX) and "/" not in key)):
         return _read_builtin(key, split, data_home, download)
     if not path.exists():
         raise ReportError(f"{source}: no such file or folder, and not a built-in dataset; "
@@ -172,6 +186,15 @@ def _read_builtin(key, split, data_home, download):
             bunch = datasets.load_mnist(subset, data_home=data_home,
                                         download_if_missing=download)
             return key, bunch.data, bunch.target, f"MNIST {subset} set", bunch.DESCR
+        if key in NATURAL_BUILTINS:
+            subset = split or "test"
+            if subset == "val":
+                raise ReportError(f"{key} has no val split; use --split train or test")
+            loader = datasets.load_cifar10 if key == "cifar10" else datasets.load_svhn
+            bunch = loader(subset, data_home=data_home, download_if_missing=download)
+            y = np.asarray(bunch.target_names)[bunch.target] if key == "cifar10" else \
+                bunch.target
+            return key, bunch.data, y, f"{key} {subset} set", bunch.DESCR
         split = split or "train"
         bunch = datasets.load_medmnist(key, split=split, data_home=data_home,
                                        download_if_missing=download)
@@ -183,7 +206,8 @@ def _read_builtin(key, split, data_home, download):
         where = datasets.get_data_home(data_home)
         raise ReportError(
             f"{key}: its data files are not in {where}; point --data-home (or "
-            "$SKINTRINSIC_DATA_HOME) at the folder that holds them, or pass --download"
+            f"$SKINTRINSIC_DATA_HOME) at the folder that holds them, run `skintrinsic fetch "
+            f"{key}` to download them there, or pass --download"
         ) from None
 
 
@@ -260,8 +284,13 @@ def _read_labels(path, n):
     return y
 
 
-def _draw_task(X, y, settings, *, name):
-    """The balanced binary task (or all classes), at most ``settings.n_samples`` images."""
+def _draw_task(X, y, settings, *, name, aliases=None):
+    """The balanced binary task (or all classes), at most ``settings.n_samples`` images.
+
+    Returns the images, their labels, their rows in ``X`` and the classes in the order the
+    user gave them (``None``: sorted).  ``aliases`` are the label names of a built-in
+    dataset in the order of its numeric labels, so that ``--classes 0 1`` also works there.
+    """
     from .datasets import binary_task
 
     X, y = np.asarray(X), np.asarray(y)
@@ -281,10 +310,13 @@ def _draw_task(X, y, settings, *, name):
             raise ReportError("--classes picks the two classes of --task binary; drop it or "
                               "use --task binary")
         keep = rng.permutation(len(y))[:settings.n_samples]
-        return X[keep], y[keep], keep
+        return X[keep], y[keep], keep, None
     classes = None
     if settings.classes:
-        classes = tuple(_match_class(c, present, name) for c in settings.classes)
+        classes = tuple(_match_class(c, present, name, aliases) for c in settings.classes)
+        if classes[0] == classes[1]:
+            raise ReportError(f"{name}: --classes names the class {classes[0]} twice; pass two "
+                              "distinct classes")
     if classes is None and len(present) == 2:
         classes = tuple(present.tolist())  # e.g. "normal" vs "finding": keep their order
     if classes is None:
@@ -294,16 +326,22 @@ def _draw_task(X, y, settings, *, name):
     X_task, _, idx = binary_task(X, y, classes=classes, n_per_class=n_per_class,
                                  random_state=rng, return_indices=True)
     # keep the original class names as labels: they are what the report should show
-    return X_task, y[idx], idx
+    return X_task, y[idx], idx, classes
 
 
-def _match_class(text, present, name):
-    """A --classes value (always text) as one of the labels present."""
+def _match_class(text, present, name, aliases=None):
+    """A --classes value (always text) as one of the labels present, or its numeric alias."""
     for label in present:
         if str(label) == str(text):
             return label
+    if aliases is not None and str(text).isdigit() and int(text) < len(aliases):
+        alias = aliases[int(text)]
+        if alias in present:
+            return present[present == alias][0]
+    numbered = "" if aliases is None else " (or their numbers " + ", ".join(
+        f"{i} = {a}" for i, a in enumerate(aliases)) + ")"
     raise ReportError(f"{name}: no class {text!r}; the classes are "
-                      f"{', '.join(map(str, present.tolist()))}")
+                      f"{', '.join(map(str, present.tolist()))}{numbered}")
 
 
 def _preprocess(X, settings):
@@ -380,7 +418,8 @@ def measure(data, settings, *, notes, step=lambda name: None):
 
     conflicting = _check_duplicates(data, notes)
     common = dict(n_bootstrap=settings.n_bootstrap, confidence_level=settings.confidence_level,
-                  device=settings.device, random_state=settings.random_state)
+                  device=settings.device, random_state=settings.random_state,
+                  verbose=settings.verbose)
     quiet = dict(notes=notes, dataset=data.name, ignore=("Dropped",))  # noted just above
     rows = []
     step("d_data (MLE)")
@@ -394,7 +433,8 @@ def measure(data, settings, *, notes, step=lambda name: None):
     if conflicting:
         rows.append(_row(data.name, "K_F", "exact, all pairs", np.inf))
     else:
-        kf = _fit_quiet(LabelSharpness(device=settings.device), data.X, data.y, **quiet)
+        kf = _fit_quiet(LabelSharpness(device=settings.device, verbose=settings.verbose),
+                        data.X, data.y, **quiet)
         rows.append(_row(data.name, "K_F", "exact, all pairs", kf.sharpness_))
     curve = None
     if settings.train:
@@ -413,13 +453,23 @@ def _train_and_probe(data, settings, *, notes, step):
     from .robustness import robustness_curve
 
     X = _as_nchw(data.X).astype(np.float32)
-    _, codes = np.unique(data.y, return_inverse=True)  # any label type, as 0..C-1
+    # any label type, as 0..C-1 in the order the user gave the classes
+    position = {c: i for i, c in enumerate(_class_order(data).tolist())}
+    codes = np.array([position[c] for c in data.y.tolist()], dtype=np.int64)
     X_train, X_test, y_train, y_test = train_test_split(
         X, codes, test_size=settings.test_size, stratify=codes,
         random_state=settings.random_state)
     step("training")
+    progress = {}
+    if settings.verbose:
+        from skorch.callbacks import ProgressBar
+
+        # one bar per epoch, over its batches of images, with the time left
+        batch_size = ImageClassifier().batch_size
+        progress["callbacks"] = [("progress", ProgressBar(
+            batches_per_epoch=-(-len(y_train) // batch_size)))]
     clf = ImageClassifier(arch=settings.arch, max_epochs=settings.epochs,
-                          random_state=settings.random_state, device=settings.device)
+                          random_state=settings.random_state, device=settings.device, **progress)
     _fit_quiet(clf, X_train, y_train, notes=notes, dataset=data.name)
     n_train = len(y_train)
     rows = [_row(data.name, "test_loss", f"{settings.arch}, N={n_train}",
@@ -429,7 +479,8 @@ def _train_and_probe(data, settings, *, notes, step):
     step("d_repr")
     twonn = IntrinsicDimension("twonn", n_bootstrap=settings.n_bootstrap,
                                confidence_level=settings.confidence_level,
-                               device=settings.device, random_state=settings.random_state)
+                               device=settings.device, random_state=settings.random_state,
+                               verbose=settings.verbose)
     rep = _fit_quiet(RepresentationDimension(clf, estimator=twonn, prefit=True), X_train,
                      y_train, notes=notes, dataset=data.name)
     layer = rep.profile_.set_index("layer").loc[rep.layer_]
@@ -438,7 +489,8 @@ def _train_and_probe(data, settings, *, notes, step):
     step("robustness")
     # clip to the preprocessed pixel range, so that epsilon is a fraction of [0, 255]
     curve = robustness_curve(clf, X_test, y_test, list(settings.epsilons), attack="fgsm",
-                             bounds=(0.0, 255.0), random_state=settings.random_state)
+                             bounds=(0.0, 255.0), random_state=settings.random_state,
+                             verbose=settings.verbose)
     curve.insert(0, "dataset", data.name)
     at_reference = curve[np.isclose(curve["epsilon"], 2 / 255)]
     if len(at_reference):
@@ -468,14 +520,22 @@ def _sample_grid(data, per_class=6):
     if X.ndim not in (3, 4):
         return None
     picks = []
-    for c in np.unique(data.y)[:4]:
+    for c in _class_order(data)[:4]:
         picks.extend(np.flatnonzero(data.y == c)[:per_class])
     return X[picks], np.asarray(data.y)[picks]
 
 
+def _class_order(data):
+    """The classes of a dataset in the order given with --classes, else sorted."""
+    if data.classes is not None:
+        return np.asarray(data.classes)
+    return np.unique(data.y)
+
+
 def dataset_row(data):
     X = np.asarray(data.X)
-    labels, counts = np.unique(data.y, return_counts=True)
+    labels = _class_order(data)
+    counts = [int(np.sum(data.y == c)) for c in labels]
     return {
         "dataset": data.name,
         "source": data.source,

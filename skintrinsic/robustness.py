@@ -219,6 +219,10 @@ _SCORER_CONSTRAINTS = {
 }
 
 
+def _attack_name(attack):
+    return attack if isinstance(attack, str) else type(attack).__name__
+
+
 def _curve(estimator, X, y, epsilons, params):
     """Clean and attacked loss and accuracy for each epsilon: the shared engine."""
     epsilons = np.atleast_1d(np.asarray(epsilons, dtype=np.float64))
@@ -267,27 +271,32 @@ def _curve(estimator, X, y, epsilons, params):
                 torch.manual_seed(seed)
             # foolbox moves the model to `device` in place; it is moved back in `finally`
             fmodel = fb.PyTorchModel(net, bounds=(lo, hi), device=device)
-            starts = range(0, n, params["batch_size"])
-            for start in progress(starts, verbose=params["verbose"], desc="attack",
-                                  total=len(starts)):
+            # counted in attacked images (one per image and epsilon), so that the bar moves
+            # and its time estimate holds even when a PGD batch takes minutes
+            bar = progress(None, verbose=params["verbose"], total=n * len(eps_abs),
+                           unit="img", desc=f"{_attack_name(params['attack'])} attack")
+            for start in range(0, n, params["batch_size"]):
                 xb = X[start:start + params["batch_size"]].to(device)
                 yb = labels[start:start + params["batch_size"]].to(device)
                 with torch.no_grad():
                     logits = net(xb)
                     clean_loss += float(ce(logits, yb))
                     clean_correct += int((logits.argmax(1) == yb).sum())
-                _, advs, _ = attack(fmodel, xb, yb, epsilons=eps_abs)
-                with torch.no_grad():
-                    for k, adv in enumerate(advs):
+                # one epsilon at a time is what foolbox does inside a call with several, in
+                # the same order: the random starts of PGD are the same either way
+                for k, eps in enumerate(eps_abs):
+                    _, adv, _ = attack(fmodel, xb, yb, epsilons=eps)
+                    with torch.no_grad():
                         logits = net(adv)
                         adv_loss[k] += float(ce(logits, yb))
                         adv_correct[k] += int((logits.argmax(1) == yb).sum())
+                    bar.update(len(xb))
+            bar.close()
     finally:
         if param_device is not None:
             module.to(param_device)
 
-    name = params["attack"]
-    name = name if isinstance(name, str) else type(name).__name__
+    name = _attack_name(params["attack"])
     frame = pd.DataFrame(
         {
             "attack": name,
@@ -359,7 +368,8 @@ class RobustnessScorer:
         Seeds PGD's random start (torch's global generator is forked, not
         disturbed).
     verbose : int, default=0
-        Show a progress bar over batches.
+        Show a progress bar counting attacked images (one per image and epsilon), with
+        the time left.
 
     Examples
     --------
@@ -494,7 +504,8 @@ def robustness_curve(estimator, X, y, epsilons, *, attack="fgsm", norm="linf",
     random_state : int, RandomState instance or None, default=None
         Seeds PGD's random start.
     verbose : int, default=0
-        Show a progress bar over batches.
+        Show a progress bar counting attacked images (one per image and epsilon), with
+        the time left.
 
     Returns
     -------

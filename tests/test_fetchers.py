@@ -147,12 +147,13 @@ def test_registry_checksums_match_the_shared_files_and_readme(data_home):
 
 def test_registry_entries_are_well_formed():
     registry = _fetch._build_registry()  # the real URLs, not the test's loopback ones
-    assert len(registry) == 4 + 12 * 4
+    assert len(registry) == 4 + 12 * 4 + 3  # MNIST, MedMNIST, CIFAR-10 and SVHN
     for name, entry in registry.items():
         assert entry.filename == name
         assert entry.urls and all(re.match(r"https?://", u) for u in entry.urls)
         assert all(re.fullmatch(r"[0-9a-f]{32}", m) for m in entry.md5)
-        assert all(u.split("?")[0].endswith(name.removeprefix("mnist-")) for u in entry.urls)
+        official = name.removeprefix("mnist-").removeprefix("svhn-")
+        assert all(u.split("?")[0].endswith(official) for u in entry.urls)
     assert len({e.md5[0] for e in registry.values()}) == len(registry)
     assert registry[T10K_IMAGES].urls[0].startswith("http://yann.lecun.com/exdb/mnist/")
     assert registry["pneumoniamnist_224.npz"].urls == (

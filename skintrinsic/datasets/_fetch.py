@@ -100,6 +100,19 @@ _SHARED_PNEUMONIAMNIST_NOTE = (
     "3494 pneumonia images (official: 1214 and 3494); val and test are the official splits")
 
 
+# The RGB natural datasets of Konz & Mazurowski: CIFAR-10's binary version (never the pickled
+# one) from its authors' page, and SVHN's cropped digits as MATLAB files; the md5s are the ones
+# the CIFAR page publishes and the ones torchvision checks for SVHN.
+_NATURAL = {
+    "cifar-10-binary.tar.gz": ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+                               "c32a1d4ab5d03f1284b67883e8d87530"),
+    "svhn-train_32x32.mat": ("http://ufldl.stanford.edu/housenumbers/train_32x32.mat",
+                             "e26dedcc434d2e4c54c9b2d4a06d8373"),
+    "svhn-test_32x32.mat": ("http://ufldl.stanford.edu/housenumbers/test_32x32.mat",
+                            "eb5a983be6a315427106f1b164d9cef3"),
+}
+
+
 def medmnist_filename(name, size=28):
     """The official file name of a 2D MedMNIST dataset at ``size`` pixels."""
     return f"{name}.npz" if size == 28 else f"{name}_{size}.npz"
@@ -116,6 +129,8 @@ def _build_registry():
             filename = medmnist_filename(name, size)
             registry[filename] = RemoteFile(
                 filename, (_MEDMNIST_URL.format(stem=filename[:-4]),), (md5,))
+    for filename, (url, md5) in _NATURAL.items():
+        registry[filename] = RemoteFile(filename, (url,), (md5,))
     shared = registry["pneumoniamnist.npz"]
     registry["pneumoniamnist.npz"] = dataclasses.replace(
         shared, md5=shared.md5 + (SHARED_PNEUMONIAMNIST_MD5,),
@@ -125,6 +140,15 @@ def _build_registry():
 
 #: filename -> RemoteFile.  Tests point the URLs at a loopback server.
 REGISTRY = _build_registry()
+
+
+def default_data_home():
+    """The data folder used when none is given: ``$SKINTRINSIC_DATA_HOME`` or the default.
+
+    Unlike :func:`get_data_home` it creates nothing, so a caller can ask whether data are
+    there without leaving an empty folder behind.
+    """
+    return Path(os.environ.get(ENV_DATA_HOME) or _DEFAULT_DATA_HOME).expanduser()
 
 
 def get_data_home(data_home=None):
@@ -158,9 +182,7 @@ def get_data_home(data_home=None):
     ...     print(home.name, home.is_dir())
     data True
     """
-    if data_home is None:
-        data_home = os.environ.get(ENV_DATA_HOME) or _DEFAULT_DATA_HOME
-    path = Path(os.fspath(data_home)).expanduser()
+    path = default_data_home() if data_home is None else Path(os.fspath(data_home)).expanduser()
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(
             f"data_home {path} exists but is not a folder. Pass data_home= (or set "
