@@ -135,8 +135,8 @@ def build_parser():
         description="Download datasets into the data folder, each file checked against its "
                     "published md5; files already there and intact are kept.")
     fetch.add_argument("names", nargs="+", metavar="NAME",
-                       help="mnist, cifar10, svhn, or a MedMNIST name such as pneumoniamnist "
-                            "(pneumoniamnist_224 for the 224-pixel file)")
+                       help="mnist (its test set), mnist_train, cifar10, svhn, or a MedMNIST "
+                            "name such as pneumoniamnist (pneumoniamnist_224: 224 pixels)")
     _add_data_home(fetch)
     fetch.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     fetch.add_argument("--debug", action="store_true",
