@@ -154,7 +154,13 @@ def _encode_labels(y, classes, n):
 
 
 def _to_tensor(X, dtype):
-    X = X.detach().cpu() if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu()
+    else:
+        X = np.asarray(X)
+        # a read-only array (joblib hands its workers memory-mapped ones) would make torch warn
+        # once per process that tensors cannot be read-only: copy it instead
+        X = torch.as_tensor(X if X.flags.writeable else X.copy())
     if X.ndim < 2:
         raise ValueError(f"X must be (n_samples, ...), got shape {tuple(X.shape)}.")
     if X.dtype.is_complex or not (X.dtype.is_floating_point or X.dtype in (

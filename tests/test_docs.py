@@ -87,3 +87,31 @@ def test_math_renders_offline_in_chromium(built_docs, tmp_path):
 
     with Image.open(shot) as image:
         assert image.convert("L").getextrema()[0] < 100  # dark glyphs were drawn
+
+
+def _printed(page):
+    """The text an example printed, as sphinx-gallery shows it."""
+    import html as html_lib
+
+    blocks = re.findall(r'sphx-glr-script-out.*?<pre>(.*?)</pre>', page, flags=re.S)
+    return "\n".join(html_lib.unescape(re.sub(r"<[^>]+>", "", b)) for b in blocks)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_representation_profile_claims(built_docs):
+    """Every "What to look for" claim of the gallery's d_repr example, on its printed numbers."""
+    page = (built_docs / "auto_examples" / "plot_representation_profile.html").read_text()
+    text = _printed(page)
+    tasks = re.findall(r"^(.+): d_data = ([\d.]+)\n\s*layer\s+dimension\s+at_initialization\n"
+                       r"((?:\s*\S+\s+[\d.]+\s+[\d.]+\n?)+)", text, flags=re.M)
+    assert [t[0] for t in tasks] == ["MNIST 3 vs 5", "PneumoniaMNIST"], text
+    for name, d_data, rows in tasks:
+        layers, trained, initial = zip(*(line.split() for line in rows.strip().splitlines()))
+        trained, initial = [float(v) for v in trained], [float(v) for v in initial]
+        peak = layers[trained.index(max(trained))]
+        assert peak.startswith("features"), (name, peak)  # largest at a convolutional stage
+        assert trained[-1] < max(trained) and abs(trained[-1] - 2) < 0.3, name
+        assert all(abs(i - t) <= 0.2 * t for i, t in zip(initial, trained)), name
+        assert abs(initial[-1] - 2) < 0.3, name
+        assert trained[-2] < float(d_data), name  # d_repr (penultimate) below d_data
