@@ -656,98 +656,148 @@ def write_report(report, out_dir, *, title="skintrinsic report"):
 
     figures = make_figures(report)
     for name, (fig, _) in figures.items():
-        fig.savefig(out / f"{name}.png", dpi=110)
+        fig.savefig(out / f"{name}.png", dpi=_DPI)
     (out / "report.html").write_text(_html(report, figures, out, title=title))
     return out / "report.html"
 
 
 # --------------------------------------------------------------------------- plots
 
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
-           "#7f7f7f")
-
-
 def _figure(width, height):
     # Figure without pyplot: no global state, no GUI backend, safe in any thread
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig
+
+
+# Sizes for a laptop screen: figures about 9 inches wide, saved at 110 dpi (about 1000 pixels,
+# the width of the page), with 12-point text.
+_WIDE, _TALL = 9.0, 4.2
+_DPI = 110
+_FONT = {"font.size": 12, "axes.titlesize": 13, "legend.fontsize": 11}
 
 
 def make_figures(report):
-    """name -> (matplotlib Figure, caption), in the order the report shows them."""
-    figures = {"dimensions": _plot_dimensions(report), "sharpness": _plot_sharpness(report),
-               "local_dimensions": _plot_local(report)}
-    if report.samples:
-        figures["samples"] = _plot_samples(report)
-    if report.robustness is not None:
-        figures["robustness"] = _plot_robustness(report)
+    """name -> (matplotlib Figure, caption), in the order the report shows them.
+
+    One palette for all of them: colour is the dataset (in the order of the report),
+    marker the estimator or attack (:mod:`skintrinsic.plotting._style`).
+    """
+    import matplotlib
+
+    from .plotting._style import dataset_colors
+
+    colors = dataset_colors(report.datasets["dataset"])
+    with matplotlib.rc_context(_FONT):
+        figures = {"dimensions": _plot_dimensions(report, colors),
+                   "sharpness": _plot_sharpness(report, colors),
+                   "local_dimensions": _plot_local(report, colors)}
+        if report.samples:
+            figures["samples"] = _plot_samples(report)
+        if report.robustness is not None:
+            figures["robustness"] = _plot_robustness(report, colors)
     return figures
 
 
-def _plot_dimensions(report):
+def _dataset_legend(ax, colors, **kwargs):
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=c, label=name) for name, c in colors.items()]
+    return ax.legend(handles=handles, title="dataset", **kwargs)
+
+
+def _plot_dimensions(report, colors):
+    from matplotlib.lines import Line2D
+
+    from .plotting._style import estimator_marker
+
     m = report.measures[report.measures["quantity"].isin(["d_data", "d_repr"])]
-    names = list(report.datasets["dataset"])
+    names = list(colors)
     methods = list(dict.fromkeys(m["quantity"] + ": " + m["method"]))
-    fig = _figure(1.6 + 1.5 * len(names) + 0.5 * len(methods), 3.6)
+    fig = _figure(_WIDE, _TALL)
     ax = fig.add_subplot()
-    width = 0.8 / max(len(methods), 1)
+    width = 0.7 / max(len(names), 1)
+    markers = {}
     for j, method in enumerate(methods):
+        markers[method] = estimator_marker(method, j)
         sub = m[(m["quantity"] + ": " + m["method"]) == method].set_index("dataset")
-        xs, ys, err = [], [], [[], []]
         for i, name in enumerate(names):
-            if name in sub.index:
-                row = sub.loc[name]
-                xs.append(i + (j - (len(methods) - 1) / 2) * width)
-                ys.append(row["value"])
-                low, high = row["ci_low"], row["ci_high"]
-                err[0].append(row["value"] - low if np.isfinite(low) else 0.0)
-                err[1].append(high - row["value"] if np.isfinite(high) else 0.0)
-        ax.bar(xs, ys, width=width * 0.9, color=_COLORS[j % len(_COLORS)], label=method,
-               yerr=err, capsize=3)
-    ax.set_xticks(range(len(names)), names)
+            if name not in sub.index:
+                continue
+            row = sub.loc[name]
+            low, high = row["ci_low"], row["ci_high"]
+            err = [[row["value"] - low if np.isfinite(low) else 0.0],
+                   [high - row["value"] if np.isfinite(high) else 0.0]]
+            ax.errorbar(j + (i - (len(names) - 1) / 2) * width, row["value"], yerr=err,
+                        marker=markers[method], markersize=9, color=colors[name], capsize=4,
+                        linestyle="none")
+    ax.set_xticks(range(len(methods)), [_short_method(x) for x in methods])
+    ax.set_xlim(-0.6, len(methods) - 0.4)
     ax.set_ylabel("intrinsic dimension")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_ylim(bottom=0)
+    ax.grid(axis="y", alpha=0.3)
+    legend = _dataset_legend(ax, colors, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.add_artist(legend)
+    ax.legend(handles=[Line2D([], [], color="0.2", marker=mk, linestyle="none", markersize=9,
+                              label=_short_method(x)) for x, mk in markers.items()],
+              title="estimator", loc="lower left", bbox_to_anchor=(1.0, 0.0))
     ax.set_title("Intrinsic dimension")
     level = f"{report.settings.confidence_level:.0%}"
     return fig, (f"Intrinsic dimension of each dataset (d_data by MLE and TwoNN"
                  f"{', d_repr of the trained network' if report.settings.train else ''}); "
-                 f"error bars: {level} bootstrap intervals.")
+                 f"colour: dataset, marker: estimator; error bars: {level} bootstrap "
+                 "intervals.")
 
 
-def _plot_sharpness(report):
+def _short_method(method):
+    """'d_data: MLE (k=20)' -> 'd_data, MLE (k=20)' on two lines for a tick label."""
+    quantity, _, name = method.partition(": ")
+    return f"{quantity}\n{name}"
+
+
+def _plot_sharpness(report, colors):
+    from matplotlib.ticker import FuncFormatter
+
     m = report.measures[report.measures["quantity"] == "K_F"]
-    fig = _figure(1.6 + 1.3 * len(m), 3.4)
+    fig = _figure(_WIDE, 1.6 + 0.7 * len(m))
     ax = fig.add_subplot()
     values = np.where(np.isfinite(m["value"]), m["value"], np.nan)
-    bars = ax.bar(list(m["dataset"]), values,
-                  color=[_COLORS[i % len(_COLORS)] for i in range(len(m))])
-    ax.bar_label(bars, labels=[_format_value("K_F", v) for v in m["value"]], fontsize="small")
-    ax.set_ylabel("K_F (1 / pixel-value distance)")
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-    ax.margins(y=0.15)
+    positions = np.arange(len(m))[::-1]  # the first dataset on top
+    for y_pos, name, value, shown in zip(positions, m["dataset"], values, m["value"]):
+        ax.plot([0, value], [y_pos, y_pos], color=colors[name], lw=3)
+        ax.plot(value, y_pos, "o", color=colors[name], markersize=10)
+        ax.annotate(_format_value("K_F", shown), (value if np.isfinite(value) else 0, y_pos),
+                    xytext=(8, 0), textcoords="offset points", va="center")
+    ax.set_yticks(positions, list(m["dataset"]))
+    ax.set_ylim(-0.7, len(m) - 0.3)
+    # plain numbers on the axis: no "1e-3" offset text beside the printed values
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    ax.set_xlim(0, np.nanmax(values) * 1.25 if np.isfinite(np.nanmax(values)) else 1)
+    ax.set_xlabel("K_F (1 / pixel-value distance)")
+    ax.grid(axis="x", alpha=0.3)
     ax.set_title("Label sharpness")
     return fig, ("Label sharpness K_F = max |y_j - y_k| / ||x_j - x_k|| over all pairs, "
                  "on the preprocessed images; higher means two nearby images can carry "
                  "different labels.")
 
 
-def _plot_local(report):
-    fig = _figure(6.4, 3.4)
+def _plot_local(report, colors):
+    fig = _figure(_WIDE, _TALL)
     ax = fig.add_subplot()
-    for i, (name, local) in enumerate(report.local_dimensions.items()):
+    for name, local in report.local_dimensions.items():
         local = np.asarray(local, dtype=float)
         local = local[np.isfinite(local)]
         if local.size == 0:
             continue
         high = np.quantile(local, 0.99)
         ax.hist(local[local <= high], bins=40, density=True, histtype="stepfilled", alpha=0.35,
-                color=_COLORS[i % len(_COLORS)], label=name)
+                color=colors[name], label=name)
         d = report.measures.query("dataset == @name and quantity == 'd_data'")["value"].iloc[0]
-        ax.axvline(d, color=_COLORS[i % len(_COLORS)], linestyle="--")
+        ax.axvline(d, color=colors[name], linestyle="--", lw=2)
     ax.set_xlabel(f"local MLE dimension (k={report.settings.k})")
     ax.set_ylabel("density")
-    ax.legend(fontsize="small")
+    ax.legend(title="dataset")
     ax.set_title("Local intrinsic dimension")
     return fig, ("Distribution of the per-image MLE dimension 1/u_k (up to the 99th "
                  "percentile); dashed: the dataset estimate, which averages the inverses.")
@@ -764,22 +814,26 @@ def _plot_samples(report):
             ax = axes[r, c]
             ax.set_axis_off()
             if c < len(images):
-                ax.imshow(images[c], cmap="gray", interpolation="nearest")
+                image = images[c]
+                if image.ndim == 3:  # RGB after the reference preprocessing: max 255
+                    image = np.clip(np.asarray(image, dtype=float) / 255.0, 0.0, 1.0)
+                ax.imshow(image, cmap="gray", interpolation="nearest")
                 ax.set_title(str(labels[c]), fontsize="small")
         axes[r, 0].text(-0.15, 0.5, name, transform=axes[r, 0].transAxes, ha="right",
                         va="center", fontsize="small")
     return fig, "A few preprocessed images of each class, with their labels."
 
 
-def _plot_robustness(report):
-    fig = _figure(6.4, 3.4)
+def _plot_robustness(report, colors):
+    fig = _figure(_WIDE, _TALL)
     ax = fig.add_subplot()
-    for i, (name, sub) in enumerate(report.robustness.groupby("dataset", sort=False)):
-        ax.plot(sub["epsilon"] * 255, sub["delta_loss"], marker="o", label=name,
-                color=_COLORS[i % len(_COLORS)])
+    for name, sub in report.robustness.groupby("dataset", sort=False):
+        ax.plot(sub["epsilon"] * 255, sub["delta_loss"], marker="o", markersize=8, lw=2,
+                label=name, color=colors[name])
     ax.set_xlabel("epsilon (x 1/255 of the pixel range)")
     ax.set_ylabel("attacked loss - clean loss")
-    ax.legend(fontsize="small")
+    ax.legend(title="dataset")
+    ax.grid(alpha=0.3)
     ax.set_title("Robustness to FGSM")
     return fig, ("Increase of the test loss under an FGSM attack of size epsilon, for the "
                  "small network trained on each dataset.")

@@ -1,6 +1,9 @@
 """Test-wide settings: one torch thread (2 busy cores make the default 10x slower), real-data paths."""
 
+import contextlib
+import http.server
 import os
+import threading
 from pathlib import Path
 
 # sklearn's check_array_api_input only runs with this set, and scipy reads it at import
@@ -55,3 +58,20 @@ def data_home():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@contextlib.contextmanager
+def serve(root, handler):
+    """A threaded HTTP server on 127.0.0.1 serving ``root`` with ``handler``; ``.base`` is its URL."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.root, httpd.requests = Path(root), []
+    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()

@@ -10,13 +10,13 @@ import http.server
 import os
 import re
 import socket
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import skintrinsic
+from conftest import serve
 from skintrinsic.datasets import _fetch, get_data_home, load_medmnist, load_mnist
 
 T10K_IMAGES = "mnist-t10k-images-idx3-ubyte.gz"
@@ -53,16 +53,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def _running_server(data_home):
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.root = data_home
-    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with serve(data_home, _Handler) as httpd:
+        yield httpd
 
 
 @pytest.fixture

@@ -9,14 +9,13 @@ test_batch.bin, each a run of 3073-byte records (1 label byte, then the red, gre
 
 import dataclasses
 import hashlib
-import http.server
 import io
 import tarfile
-import threading
 
 import numpy as np
 import pytest
 import scipy.io
+from conftest import serve
 from test_fetchers import _Handler
 
 from skintrinsic import cli
@@ -72,16 +71,8 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(files):
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.root, httpd.requests = files[0], []
-    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with serve(files[0], _Handler) as httpd:
+        yield httpd
 
 
 @pytest.fixture
