@@ -64,7 +64,8 @@ print(results[["domain", "N", "d_data", "K_F", "d_repr", "test_loss", "test_accu
 # On log-log axes the law predicts straight lines of slope :math:`-1/d_\mathrm{data}`,
 # shifted up by :math:`\log K_F`. With only a few epochs the networks are far from
 # converged, so the slopes are steeper than the law's; the ordering by :math:`K_F` is
-# the part to look at.
+# the part to look at: at every N, the task with the larger :math:`K_F` has the larger
+# loss. (``tests/test_docs.py`` checks both on the table printed above.)
 
 # one colour per dataset, the same in this figure and in the law's figure below
 colors = dataset_colors(results["domain"])
