@@ -1,38 +1,63 @@
 """The single k-nearest-neighbour engine shared by every estimator.
 
-Exact search
-    Rows of queries are processed in blocks.  For each block, squared distances to
-    all reference points come from one float32 GEMM (torch, on CPU or CUDA), which
-    is fast but can cancel for close points.  A search of a set against itself
-    uses the symmetry of the distances: each square tile is computed once and
-    feeds the candidates of the rows on both of its sides.  The ``k + margin`` best candidates
-    of each row are then re-ranked with distances recomputed directly in float64,
-    and a rigorous bound on the float32 error certifies that no point outside the
-    candidates could have entered the top ``k``.  The rare rows that cannot be
-    certified are searched again exhaustively in float64.  The result is exactly
-    the float64 brute-force answer, with memory ``O(N k + block)``.
+Exact search, in three steps
+    1. *Candidates.*  Rows are shifted by their mean and scaled by a power of
+       two (distances are translation-invariant, and a power-of-two scale is
+       exact), then squared distances come from float32 GEMMs (torch, on CPU or
+       CUDA) over column chunks of at most ``_CHUNK`` features.  A search of a
+       set against itself uses the symmetry of the distances: each tile of rows
+       is computed once and feeds the running top ``m`` of the rows on both of
+       its sides.  Pairs that must not be neighbours (the point itself, the same
+       label in a bichromatic search) are masked in the tile.
+    2. *Exact values.*  The ``m = k + margin`` candidates of each row are
+       re-ranked with float64 distances computed from differences
+       (:mod:`skintrinsic._kernels`), exactly as a float64 brute force would.
+    3. *Certificate.*  Each row gets its own rigorous bound on the float32
+       error, from its norm and from the norms of the points that could still
+       be nearer (the others are ruled out by the reverse triangle
+       inequality).  When every non-candidate is provably farther than the
+       ``k``-th exact distance, the row is done.  The few rows that are not
+       are searched again in the same way in float64 (a batched float64 GEMM),
+       and the rare ones left after that (exact ties past the candidates)
+       exhaustively from differences.
+
+    The result is the float64 brute-force answer (ties broken by index) at any
+    finite scale, with memory ``O(N k)`` plus one tile.  A float32 input is
+    never copied to float64; a float64 input is read once into a float32 copy
+    (half its size) for the GEMM.
 
 Approximate search
     pynndescent's NN-descent graph.  Its returned distances are recomputed in
     float64 as well, so only the *set* of neighbours is approximate.
 
 Duplicates
-    Exact duplicate rows make distance ratios infinite.  :func:`deduplicate`
-    finds them by hashing rows and either drops them (with a warning giving the
-    count) or raises.
+    Exact duplicate rows make distance ratios infinite.  :func:`find_duplicates`
+    hashes the rows (O(N D)) and confirms equality only within a hash bucket;
+    :func:`deduplicate` drops them (with a warning giving the count) or raises.
 
 Bichromatic search
     :func:`nearest_other_label` finds, for each query, the nearest reference
-    point carrying a different label, which is what label sharpness needs.
+    point carrying a different label, from one pass over all pairs (the
+    same-label pairs are masked), which is what label sharpness needs.
 """
 
+import contextlib
+import math
 import warnings
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from ._compute import progress, resolve_device, torch_threads
+from ._kernels import (
+    numba_threads,
+    pair_sq_distances,
+    row_hashes,
+    shifted_block,
+    shifted_sq_norms,
+)
 from ._validation import user_stacklevel
 
 #: Above this many reference points, ``method="auto"`` switches to pynndescent.
@@ -40,8 +65,17 @@ from ._validation import user_stacklevel
 #: no numba compilation (20-30 s per new process).
 AUTO_APPROXIMATE_MIN_SAMPLES = 100_000
 
-_F32_EPS = float(np.finfo(np.float32).eps) / 2  # unit roundoff u
-_BLOCK_BYTES = 256 * 2**20  # float32 distance block held at once
+_U32 = 2.0**-24  # unit roundoff of float32
+_U64 = 2.0**-53
+#: Features summed by one GEMM call.  The float32 error bound grows with it
+#: (gamma_chunk); the cost of adding the partial products grows with 1 / it.
+_CHUNK = 4096
+#: float32 tile of distances held at once (plus its transposed copy)
+_TILE_BYTES = 64 * 2**20
+#: Rows of a float64 re-search done in one batch (their float64 copy is held).
+_RESCUE_BYTES = 64 * 2**20
+SHIFT_GAIN = 4.0
+_LARGEST = float(np.finfo(np.float64).max)
 
 
 class Neighbors(NamedTuple):
@@ -59,14 +93,13 @@ class DuplicateInfo(NamedTuple):
     n_duplicates: int
 
 
-def _row_keys(X):
-    # +0.0 turns -0.0 into 0.0 so that equal values hash to equal bytes
-    X = np.ascontiguousarray(X + 0.0)
-    return X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel()
-
+# -- duplicates --------------------------------------------------------------------------------
 
 def find_duplicates(X):
-    """Locate exact duplicate rows of ``X`` (first occurrence kept).
+    """Locate exact duplicate rows of ``X`` (first occurrence kept), in O(N D).
+
+    Rows are hashed; equality is then confirmed within each bucket of equal
+    hashes only, so a hash collision can never merge two different rows.
 
     Returns
     -------
@@ -74,223 +107,346 @@ def find_duplicates(X):
         ``keep`` are sorted indices of the first occurrence of each distinct row,
         ``groups[i]`` the index (into ``X``) of the first occurrence of row ``i``.
     """
-    _, first, inverse = np.unique(_row_keys(X), return_index=True, return_inverse=True)
-    groups = first[inverse.ravel()]
-    keep = np.sort(first)
-    return DuplicateInfo(keep=keep, groups=groups, n_duplicates=X.shape[0] - keep.size)
+    n = X.shape[0]
+    groups = np.arange(n)
+    hashes = row_hashes(X)
+    order = np.argsort(hashes, kind="stable")  # within a bucket, rows stay in index order
+    sorted_h = hashes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_h[1:] != sorted_h[:-1]])
+    sizes = np.diff(np.r_[starts, n])
+    for s in starts[sizes > 1]:
+        bucket = order[s:s + np.searchsorted(sorted_h[s:], sorted_h[s], side="right")]
+        pending = list(bucket)
+        while pending:
+            first, rest = pending[0], pending[1:]
+            same = [r for r in rest if np.array_equal(X[first], X[r])]
+            groups[same] = first
+            pending = [r for r in rest if groups[r] == r]
+    keep = np.flatnonzero(groups == np.arange(n))
+    return DuplicateInfo(keep=keep, groups=groups, n_duplicates=n - keep.size)
+
+
+def apply_duplicate_policy(info, policy="drop", *, name="X"):
+    """Raise (``policy="raise"``) or warn with the count (``"drop"``) when ``info`` has duplicates.
+
+    The warning points at the user's line that called the estimator.
+    """
+    if not info.n_duplicates:
+        return
+    dup = np.flatnonzero(info.groups != np.arange(info.groups.size))
+    example = f"row {dup[0]} repeats row {info.groups[dup[0]]}"
+    if policy == "raise":
+        raise ValueError(
+            f"{name} contains {info.n_duplicates} exact duplicate rows ({example}). Duplicates "
+            "have distance 0, which makes distance-ratio estimators infinite. Remove them, or "
+            "pass duplicates='drop' to drop them automatically."
+        )
+    warnings.warn(
+        f"Dropped {info.n_duplicates} exact duplicate rows of {name} ({example}); estimates use "
+        f"the {info.keep.size} distinct rows. Pass duplicates='raise' to make this an error.",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def deduplicate(X, policy="drop", *, name="X"):
-    """Apply the duplicate ``policy`` ("drop" with a warning, or "raise") to the rows of ``X``.
-
-    The warning points at the user's line that called the estimator.
-    Returns the indices of the rows to keep and the number of dropped rows.
-    """
+    """Find the duplicate rows of ``X`` and apply ``policy``; return the :class:`DuplicateInfo`."""
     info = find_duplicates(X)
-    if info.n_duplicates:
-        dup = np.flatnonzero(info.groups != np.arange(X.shape[0]))
-        example = f"row {dup[0]} repeats row {info.groups[dup[0]]}"
-        if policy == "raise":
-            raise ValueError(
-                f"{name} contains {info.n_duplicates} exact duplicate rows ({example}). Duplicates "
-                "have distance 0, which makes distance-ratio estimators infinite. Remove them, or "
-                "pass duplicates='drop' to drop them automatically."
-            )
-        warnings.warn(
-            f"Dropped {info.n_duplicates} exact duplicate rows of {name} ({example}); estimates use "
-            f"the {info.keep.size} distinct rows. Pass duplicates='raise' to make this an error.",
-            UserWarning,
-            stacklevel=user_stacklevel(),
-        )
-    return info.keep, info.n_duplicates
+    apply_duplicate_policy(info, policy, name=name)
+    return info
 
 
-def _auto_block_rows(n_reference, block_size):
-    if block_size is not None:
-        return int(block_size)
-    return int(max(32, min(4096, _BLOCK_BYTES // (4 * max(n_reference, 1)))))
+def compact(A):
+    """A float64 array as float32 when that loses nothing (8-bit images, say): half the memory.
 
-
-def _as_float(A):
-    """float32 and float64 arrays as they are (no copy); anything else as float64."""
-    A = np.asarray(A)
-    return A if A.dtype in (np.float32, np.float64) else A.astype(np.float64)
-
-
-def _exact_store(A):
-    """``A`` as float32 when that is lossless (images usually are), else float64.
-
-    Re-ranking gathers rows of this array; subtracting two float32 rows in
-    float64 is exact, and gathering half the bytes halves the re-rank time.
+    Exact distances are computed from differences in float64 either way.
     """
-    if A.dtype == np.float32:
+    if A.dtype != np.float64 or not A.size or _abs_max(A) >= float(np.finfo(np.float32).max):
         return A
     A32 = A.astype(np.float32)
     return A32 if np.array_equal(A32, A) else A
 
 
-def _direct_sq_rows(Q, R, cand, chunk=16):
-    """Float64 ``||Q[i] - R[cand[i, j]]||^2`` from differences, so nothing cancels."""
-    out = np.empty(cand.shape)
-    for s in range(0, Q.shape[0], chunk):
-        diff = R[cand[s:s + chunk]].astype(np.float64)
-        diff -= Q[s:s + chunk, None, :]
-        out[s:s + chunk] = np.einsum("ijk,ijk->ij", diff, diff)
-    return out
+def take_rows(X, rows):
+    """``X[rows]``, but ``X`` itself (no copy) when ``rows`` selects every row in order."""
+    rows = np.asarray(rows)
+    if rows.size == X.shape[0] and (rows.size == 0 or (rows[0] == 0 and rows[-1] == rows.size - 1)):
+        return X
+    return X[rows]
 
 
-def _direct_sq(Q, R, chunk=16):
-    """Float64 squared distances between all rows of ``Q`` and all rows of ``R``, from differences."""
-    out = np.empty((Q.shape[0], R.shape[0]))
-    for s in range(0, R.shape[0], 4096):
-        cols = np.arange(s, min(s + 4096, R.shape[0]))
-        out[:, cols] = _direct_sq_rows(Q, R, np.broadcast_to(cols, (Q.shape[0], cols.size)), chunk)
-    return out
+# -- the frame: how rows are shifted and scaled before the GEMM --------------------------------
+
+def as_float(A):
+    """float32 and float64 arrays as they are (no copy); anything else as float64."""
+    A = np.asarray(A)
+    return A if A.dtype in (np.float32, np.float64) else A.astype(np.float64)
 
 
-class _GemmIndex:
-    """Reference points prepared for the blocked float32 GEMM pass.
+def _row_chunks(n, D, itemsize=8, target=64 * 2**20):
+    step = max(1, target // max(1, D * itemsize))
+    return [slice(s, min(s + step, n)) for s in range(0, n, step)]
 
-    The points are centred first: distances do not change, but the norms, and
-    with them the float32 error bound, shrink.
+
+def _abs_max(A):
+    return max(float(A.max()), -float(A.min())) if A.size else 0.0
+
+
+class _Frame(NamedTuple):
+    """Rows enter the GEMM as ``(x - center) * 2**-exp``; distances are reported in these units."""
+
+    center: np.ndarray  # float64, or None for no shift
+    exp: int
+
+    @property
+    def scale(self):
+        return math.ldexp(1.0, -self.exp)
+
+    def to_user(self, distances):
+        """Distances from frame units back to the user's units (exact: a power of two)."""
+        return np.ldexp(distances, self.exp)
+
+
+def _make_frame(R, Q=None, *, shift=True):
+    """The frame for a search among the rows of ``R`` (and queries ``Q``).
+
+    Raises before any work when distances of these values cannot be held in
+    float64.
+    """
+    D = R.shape[1]
+    amax = max(_abs_max(R), _abs_max(Q) if Q is not None else 0.0)
+    if not np.isfinite(amax):
+        raise ValueError("X contains NaN or infinity; pass finite values.")
+    if amax * 2 * math.sqrt(max(D, 1)) >= _LARGEST:
+        raise ValueError(
+            f"X has values up to {amax:.3g}: distances between such rows exceed the largest "
+            "float64 number (1.8e308). Rescale X (distance ratios, and so the intrinsic "
+            "dimension, do not change; K_F scales by the inverse factor)."
+        )
+    # after the shift every value is at most 2 * amax, so the scaled values lie in [-1, 1]
+    exp = math.frexp(2 * amax)[1] if amax > 0 else 0
+    if not shift or R.shape[0] == 0:
+        return _Frame(None, exp)
+    scale = math.ldexp(1.0, -exp)
+    n = R.shape[0]
+    if amax * n < 1e300:
+        # numpy's float64 sum is buffered: no float64 copy of a float32 R
+        mean = R.sum(axis=0, dtype=np.float64) * (scale / n)
+    else:
+        mean = np.zeros(D)
+        for rows in _row_chunks(n, D):
+            # scaled before summing, so that no sum can overflow
+            mean += (R[rows].astype(np.float64) * scale).sum(axis=0) / n
+    squares = float(shifted_sq_norms(R, np.zeros(D), scale, np.float64).sum())
+    spread = squares / n - float(mean @ mean)
+    float32 = R.dtype == np.float32 and (Q is None or Q.dtype == np.float32)
+    if float32 and 2.0**-40 <= amax <= 2.0**40 and squares / n <= SHIFT_GAIN * spread:
+        # the shift would shrink the error bounds less than 4x: the GEMM reads X as it is,
+        # with no copy (the values are far from float32's overflow and underflow)
+        return _Frame(None, 0)
+    return _Frame(np.ldexp(mean, exp), exp)
+
+
+# -- the GEMM operand: rows as the GEMM sees them ----------------------------------------------
+
+def _gamma(n, u):
+    return n * u / (1 - n * u)
+
+
+class _Operand:
+    """The rows of ``X`` as the GEMM sees them: ``a = fl((x - center) * 2**-exp)`` in ``dtype``.
+
+    A float32 ``X`` in a frame with no shift is used as it is (no copy).  A
+    float64 ``X`` read into float32 is converted once (a copy half its size);
+    otherwise tiles are converted as the GEMM needs them, so that a float32
+    ``X`` is never copied whole.  ``sq`` holds the squared norms of the rows
+    *as converted*, in float64.
     """
 
-    def __init__(self, R, device, chunk=8192):
-        self.center = R.mean(axis=0, dtype=np.float64)
-        # centred in float64 chunk by chunk: no full-size float64 temporary
-        R32 = np.empty(R.shape, dtype=np.float32)
-        sq = np.empty(R.shape[0])
-        for s in range(0, R.shape[0], chunk):
-            Rc = R[s:s + chunk] - self.center
-            R32[s:s + chunk] = Rc
-            sq[s:s + chunk] = np.einsum("ij,ij->i", Rc, Rc)
-        self.norms = np.sqrt(sq)
-        self.max_norm = float(self.norms.max()) if R.shape[0] else 0.0
-        self.device = device
-        self.R32 = torch.from_numpy(R32).to(device)
-        self.sq32 = torch.from_numpy(sq.astype(np.float32)).to(device)
-        # |fl32(||q-x||^2) - ||q-x||^2| <= err_coef * (|q| + |x|)^2: the length-D dot
-        # product (gamma_D |q||x|), rounding the inputs and norms to float32, two additions.
-        self.err_coef = (2 * R.shape[1] + 12) * _F32_EPS
+    def __init__(self, X, frame, dtype, device, *, materialize=None):
+        self.X, self.frame, self.dtype, self.device = X, frame, dtype, device
+        self.n, self.D = X.shape
+        self.np_dtype = np.float32 if dtype == torch.float32 else np.float64
+        self.center = frame.center if frame.center is not None else np.zeros(self.D)
+        self.identity = (X.dtype == self.np_dtype and frame.center is None and frame.exp == 0)
+        # the rounding of x into the operand, relative to |x - center| * scale per value
+        self.rounding = 0.0 if self.identity else (
+            (_U32 if dtype == torch.float32 else _U64) + 2 * _U64)
+        self.sq = shifted_sq_norms(X, self.center, frame.scale, self.np_dtype)
+        if materialize is None:
+            materialize = device.type != "cpu" or (X.dtype == np.float64
+                                                   and self.np_dtype == np.float32)
+        self.full = None
+        if self.identity and not materialize:
+            self.full = torch.from_numpy(X)
+        elif materialize:
+            full = torch.empty(X.shape, dtype=dtype, device=device)
+            for rows in _row_chunks(self.n, self.D):
+                full[rows] = torch.from_numpy(self._convert(rows, slice(None))).to(device)
+            self.full = full
 
-    def block(self, Q):
-        """Approximate squared distances (torch, float32) and their per-row error bound."""
-        Qc = Q - self.center
-        q_sq = np.einsum("ij,ij->i", Qc, Qc)
-        Q32 = torch.from_numpy(Qc.astype(np.float32)).to(self.device)
-        d2 = torch.addmm(self.sq32[None, :], Q32, self.R32.T, alpha=-2.0)
-        d2 += torch.from_numpy(q_sq.astype(np.float32)).to(self.device)[:, None]
-        err = self.err_coef * (np.sqrt(q_sq) + self.max_norm) ** 2
-        return d2, err
+    @property
+    def converts(self):
+        return self.full is None
+
+    def _convert(self, rows, cols):
+        if self.identity:
+            return self.X[rows, cols]
+        return shifted_block(self.X, rows, cols, self.center, self.frame.scale, self.np_dtype)
+
+    def block(self, rows, cols):
+        """Rows and features (unit-step slices) as a torch tensor on the device."""
+        if self.full is not None:
+            return self.full[rows, cols]
+        return torch.from_numpy(self._convert(rows, cols)).to(self.device)
+
+    def error_coefficients(self):
+        """``(K, K2)``: ``|approx d2 - |a_i - a_j|^2| <= K |a_i||a_j| + K2 (|a_i|^2 + |a_j|^2)``.
+
+        Each GEMM call sums at most ``_CHUNK`` products in any order
+        (``gamma_chunk``), the partial sums are added one chunk at a time
+        (``gamma_chunks``), and the squared norms are rounded to the working
+        precision and added (a few ``u``).
+        """
+        u = _U32 if self.dtype == torch.float32 else _U64
+        chunk = min(self.D, _CHUNK)
+        n_chunks = -(-self.D // _CHUNK)
+        g = _gamma(chunk, u) + _gamma(n_chunks, u) * (1 + _gamma(chunk, u))
+        return 1.01 * (2 * g + 4 * u), 1.01 * 3 * u
 
 
-def _row_candidates(index, Q, m, block, *, verbose, desc):
-    """Yield ``(start, stop, approx, cand, err)``: each query row's ``m`` best candidates."""
-    starts = range(0, Q.shape[0], block)
-    for start in progress(starts, verbose=verbose, desc=desc, total=len(starts)):
-        stop = min(start + block, Q.shape[0])
-        d2, err = index.block(Q[start:stop])
-        vals, cand = torch.topk(d2, m, dim=1, largest=False, sorted=True)
-        yield start, stop, vals.cpu().numpy().astype(np.float64), cand.cpu().numpy(), err
+@contextlib.contextmanager
+def _exact_matmul():
+    # TF32 or bf16 GEMMs would void the error bounds
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
+def _chunks(D):
+    return [slice(c, min(c + _CHUNK, D)) for c in range(0, D, _CHUNK)]
+
+
+def _accumulate(acc, A, B):
+    # each chunk's products are summed in a fresh buffer, then added: the bound holds
+    g = torch.mm(A, B.T)
+    return g if acc is None else acc.add_(g)
+
+
+def _to_sq_distances(acc, opA, rows_a, opB, rows_b):
+    """``|a|^2 + |b|^2 - 2 a.b`` from the accumulated products (in place)."""
+    sq_a = torch.from_numpy(opA.sq[rows_a]).to(acc)
+    sq_b = torch.from_numpy(opB.sq[rows_b]).to(acc)
+    return acc.mul_(-2.0).add_(sq_a[:, None]).add_(sq_b[None, :])
+
+
+def _gemm_sq(opA, rows_a, opB, rows_b):
+    """Approximate squared distances between rows of two operands (torch, their dtype)."""
+    acc = None
+    for cols in _chunks(opA.D):
+        acc = _accumulate(acc, opA.block(rows_a, cols), opB.block(rows_b, cols))
+    return _to_sq_distances(acc, opA, rows_a, opB, rows_b)
 
 
 def _merge_candidates(vals, cand, rows, d2, offset, m):
     """Fold the ``m`` best of each row of ``d2`` (columns from ``offset``) into ``vals, cand``."""
     v, j = torch.topk(d2, min(m, d2.shape[1]), dim=1, largest=False)
+    j += offset
     v = torch.cat([vals[rows], v], 1)
-    j = torch.cat([cand[rows], j + offset], 1)
+    j = torch.cat([cand[rows], j], 1)
     v, pos = torch.topk(v, m, dim=1, largest=False, sorted=True)
     vals[rows] = v
     cand[rows] = torch.gather(j, 1, pos)
 
 
-def _symmetric_candidates(index, m, tile, *, verbose, desc):
-    """Self-search candidates with half the GEMM work.
+#: float32 distances of all bands held at once by the chunk-outer pass
+_ACCUMULATOR_BYTES = 256 * 2**20
 
-    The distance matrix is symmetric, so each tile ``d2(I, J)`` with ``J >= I``
-    is computed once and feeds the running top-``m`` of the rows of ``I`` and,
-    transposed, of the rows of ``J``.  A point dropped from a row's running set
-    was no closer (in float32) than every point kept then, and the kept values
-    only decrease, so every non-candidate is at least the final ``m``-th value:
-    the certification in :func:`_search_exact` holds unchanged.
+
+def _tile_shape(n_q, n_r, D, itemsize):
+    """``(T, S)``: query rows per band and reference rows per tile.
+
+    About 8 bands make the symmetric pass compute ~56 % of the full product; a
+    band has at least 256 rows for GEMM efficiency.  A tile of distances and a
+    converted chunk of references stay within ``_TILE_BYTES``.
     """
-    n = index.R32.shape[0]
-    device = index.R32.device
-    vals = torch.full((n, m), float("inf"), device=device)
-    cand = torch.full((n, m), -1, dtype=torch.int64, device=device)
-    starts = range(0, n, tile)
-    tiles = [(a, b) for a in starts for b in starts if b >= a]
-    for a, b in progress(tiles, verbose=verbose, desc=desc, total=len(tiles)):
-        I, J = slice(a, min(a + tile, n)), slice(b, min(b + tile, n))
-        d2 = torch.addmm(index.sq32[None, J], index.R32[I], index.R32[J].T, alpha=-2.0)
-        d2 += index.sq32[I, None]
-        if a == b:
-            d2.fill_diagonal_(float("inf"))
-        _merge_candidates(vals, cand, I, d2, b, m)
-        if a != b:
-            # top-k along rows of a contiguous copy is 2-3x faster than along columns
-            _merge_candidates(vals, cand, J, d2.T.contiguous(), a, m)
-    err = index.err_coef * (index.norms + index.max_norm) ** 2
-    vals = vals.cpu().numpy().astype(np.float64)
-    cand = cand.cpu().numpy()
-    for start in range(0, n, tile):
-        stop = min(start + tile, n)
-        yield start, stop, vals[start:stop], cand[start:stop], err[start:stop]
+    S = int(max(1, min(n_r, _TILE_BYTES // (itemsize * max(1, min(D, _CHUNK))))))
+    T = int(max(1, min(n_q, _TILE_BYTES // (itemsize * S), max(256, -(-n_q // 8)))))
+    return T, S
 
 
-def _search_exact(R, Q, k, *, self_mode, exclude_zero, device, block_size, verbose, desc):
-    """Exact kNN of the rows of ``Q`` among the rows of ``R`` (float32 or float64 arrays)."""
-    n_q, n_r = Q.shape[0], R.shape[0]
-    index = _GemmIndex(R, device)
-    R_exact = _exact_store(R)
-    Q_exact = R_exact if self_mode else _exact_store(Q)
-    n_excluded = 1 if (self_mode or exclude_zero) else 0
-    m = min(n_r, k + n_excluded + max(4, k // 5))
-    out_d = np.empty((n_q, k))
-    out_i = np.empty((n_q, k), dtype=np.int64)
-    if self_mode:
-        # square tiles: a float32 tile and its transposed copy take at most 2 x 64 MiB
-        tile = int(block_size or min(n_r, 4096))
-        blocks = _symmetric_candidates(index, m, tile, verbose=verbose, desc=desc)
-    else:
-        blocks = _row_candidates(index, Q, m, _auto_block_rows(n_r, block_size), verbose=verbose,
-                                 desc=desc)
-    for start, stop, vals, cand, err in blocks:
-        rows = np.arange(start, stop)
-        missing = cand < 0  # unfilled slots, only when m exceeds the points a row can see
-        cand = np.where(missing, 0, cand)
-        exact = _direct_sq_rows(Q_exact[start:stop], R_exact, cand)
-        exact[missing] = np.inf
-        if self_mode:
-            exact[cand == rows[:, None]] = np.inf
-        if exclude_zero:
-            exact[exact == 0.0] = np.inf
-        order = _argsort_rows(exact, cand)
-        exact = np.take_along_axis(exact, order, 1)
-        cand = np.take_along_axis(cand, order, 1)
-        kth = exact[:, k - 1]
-        # Certification: a point outside the candidates has approx >= vals[:, -1], so its
-        # true squared distance is >= vals[:, -1] - err.  When that bound is strictly above
-        # the k-th candidate, no outsider can enter the top k, not even as a tie (ties are
-        # broken by index).  Uncertified rows are searched again in float64.
-        ok = np.isfinite(kth) & ((m == n_r) | (vals[:, -1] - err > kth))
-        for r in np.flatnonzero(~ok):
-            full = _direct_sq(Q_exact[start + r:start + r + 1], R_exact)[0]
-            if self_mode:
-                full[start + r] = np.inf
-            if exclude_zero:
-                full[full == 0.0] = np.inf
-            idx = np.lexsort((np.arange(n_r), full))[:k]
-            exact[r, :k] = full[idx]
-            cand[r, :k] = idx
-        out_d[start:stop] = np.sqrt(exact[:, :k])
-        out_i[start:stop] = cand[:, :k]
-    if not np.all(np.isfinite(out_d)):
-        raise ValueError(
-            f"Fewer than k={k} valid neighbours are available for some queries "
-            f"({n_r} reference points). Use a smaller k or more samples."
-        )
-    return out_d, out_i
+class _Running:
+    """The running top ``m`` of every query row, fed tile by tile."""
+
+    def __init__(self, n, m, dtype, device, self_mode, q_labels, r_labels):
+        self.m, self.self_mode, self.device = m, self_mode, device
+        self.vals = torch.full((n, m), float("inf"), dtype=dtype, device=device)
+        self.cand = torch.full((n, m), -1, dtype=torch.int64, device=device)
+        self.lq = None if q_labels is None else torch.from_numpy(np.asarray(q_labels)).to(device)
+        self.lr = None if r_labels is None else torch.from_numpy(np.asarray(r_labels)).to(device)
+
+    def feed(self, d2, I, J):
+        """Merge the tile ``d2`` of rows ``I`` against references ``J`` (slices)."""
+        a, b = I.start, J.start
+        if self.self_mode and b < I.stop and a < J.stop:
+            # the tile holds part of the band's own block: mask each row's self pair
+            i = torch.arange(max(a, b), min(I.stop, J.stop), device=self.device)
+            d2[i - a, i - b] = float("inf")
+        if self.lq is not None:
+            d2.masked_fill_(self.lq[I, None] == self.lr[None, J], float("inf"))
+        _merge_candidates(self.vals, self.cand, I, d2, b, self.m)
+        if self.self_mode and J.stop > I.stop:
+            # the pairs with the band's rows, for the references past the band (those inside
+            # it got them above)
+            past = max(I.stop - b, 0)
+            _merge_candidates(self.vals, self.cand, slice(b + past, J.stop),
+                              d2[:, past:].T.contiguous(), a, self.m)
+
+    def result(self):
+        vals = self.vals.cpu().numpy().astype(np.float64)
+        # a masked pair (itself, the same label) can fill a slot when m exceeds the eligible
+        return vals, np.where(np.isinf(vals), np.int64(-1), self.cand.cpu().numpy())
+
+
+def _candidates(opQ, opR, m, *, self_mode, q_labels, r_labels, verbose, desc):
+    """Each query row's ``m`` smallest approximate squared distances and their indices.
+
+    A pair never enters a row's running set once a better one has pushed it out,
+    and kept values only decrease, so every eligible non-candidate has an
+    approximate value at least the final ``m``-th one.
+
+    When the distances of all bands fit in ``_ACCUMULATOR_BYTES`` (small N,
+    where D is large), the pass runs chunk by chunk over the features, so that
+    each chunk of rows is converted once; otherwise band by band and tile by
+    tile, in memory ``O(tile)``.
+    """
+    nq, nr = opQ.n, opR.n
+    itemsize = 4 if opR.dtype == torch.float32 else 8
+    T, S = _tile_shape(nq, nr, opR.D, itemsize)
+    running = _Running(nq, m, opR.dtype, opR.device, self_mode, q_labels, r_labels)
+    bands = [slice(a, min(a + T, nq)) for a in range(0, nq, T)]
+    refs = [slice(I.start if self_mode else 0, nr) for I in bands]
+    held = sum((I.stop - I.start) * (J.stop - J.start) for I, J in zip(bands, refs)) * itemsize
+    converted = (nr + (0 if self_mode else nq)) * min(opR.D, _CHUNK) * itemsize
+    if held <= _ACCUMULATOR_BYTES and converted <= _ACCUMULATOR_BYTES:
+        accs = [None] * len(bands)
+        for cols in progress(_chunks(opR.D), verbose=verbose, desc=desc):
+            B = opR.block(slice(0, nr), cols)
+            A = B if self_mode else opQ.block(slice(0, nq), cols)
+            for t, (I, J) in enumerate(zip(bands, refs)):
+                accs[t] = _accumulate(accs[t], A[I], B[J])
+        for t, (I, J) in enumerate(zip(bands, refs)):
+            running.feed(_to_sq_distances(accs[t], opQ, I, opR, J), I, J)
+            accs[t] = None
+        return running.result()
+    tiles = [(I, slice(b, min(b + S, nr))) for I, J in zip(bands, refs)
+             for b in range(J.start, nr, S)]
+    for I, J in progress(tiles, verbose=verbose, desc=desc, total=len(tiles)):
+        running.feed(_gemm_sq(opQ, I, opR, J), I, J)
+    return running.result()
 
 
 def _argsort_rows(values, tiebreak):
@@ -298,39 +454,153 @@ def _argsort_rows(values, tiebreak):
     return np.lexsort((tiebreak, values), axis=-1)
 
 
-def _search_approximate(R64, Q64, k, *, self_mode, exclude_zero, random_state, n_jobs, verbose):
+def _rank_exact(XQ, XR, q_rows, cand, frame, *, exclude_zero, self_rows=None):
+    """Exact squared distances (frame units) of the candidates, sorted by (distance, index)."""
+    exact = pair_sq_distances(XQ, XR, q_rows, cand, frame.scale)
+    if self_rows is not None:
+        exact[cand == self_rows[:, None]] = np.inf
+    if exclude_zero:
+        exact[exact == 0.0] = np.inf
+    cand = np.where(np.isinf(exact), np.int64(-1), cand)
+    order = _argsort_rows(exact, np.where(cand < 0, np.iinfo(np.int64).max, cand))
+    return np.take_along_axis(exact, order, 1), np.take_along_axis(cand, order, 1)
+
+
+def _certified(op_q, op_r, q_rows, approx_mth, kth_sq, n_eligible, m):
+    """Rows whose non-candidates are all provably farther than their ``k``-th exact distance.
+
+    For a non-candidate ``j`` of row ``i`` the approximate value is at least
+    ``v = approx_mth[i]``, so ``|a_i - a_j|^2 >= v - K r_i r_j - K2 (r_i^2 + r_j^2)``
+    (``r`` the operand norms), and the true distance is at most a relative
+    rounding of the operand away from it.  That bound weakens as ``r_j`` grows,
+    so points with ``r_j > T`` are ruled out instead by
+    ``||x_i - x_j|| >= |x_j| - |x_i|``, with ``T`` just large enough for that.
+    """
+    K, K2 = op_r.error_coefficients()
+    rho = max(op_q.rounding, op_r.rounding)
+    r_i = np.sqrt(op_q.sq[q_rows])
+    r_max = float(np.sqrt(op_r.sq.max())) if op_r.n else 0.0
+    kth = np.sqrt(kth_sq) * (1 + 8 * op_r.D * _U64 + 1e-14)  # the kernel's own float64 rounding
+    T = ((kth + r_i / (1 - rho)) * (1 + rho)) * (1 + 1e-12)
+    T = np.minimum(T, r_max)
+    gap = approx_mth - K * r_i * T - K2 * (r_i**2 + T**2)
+    with np.errstate(invalid="ignore"):
+        low = np.sqrt(np.maximum(gap, 0.0)) - rho * (r_i + T) / (1 - rho)
+    # with every eligible point among the candidates, there is nothing left to rule out
+    return np.isfinite(kth_sq) & ((low > kth) | np.isposinf(approx_mth) | (m >= n_eligible))
+
+
+def _search_exact(R, Q, k, *, self_mode, exclude_zero, device, verbose, desc,
+                  labels=None, q_labels=None, stats=None):
+    """Exact kNN of the rows of ``Q`` among the rows of ``R`` (float32 or float64 arrays).
+
+    Returns distances in the user's units and indices, and fills ``stats``
+    (when given) with the number of rows that needed the float64 and the
+    exhaustive re-search.
+    """
+    n_q, n_r = Q.shape[0], R.shape[0]
+    frame = _make_frame(R, None if self_mode else Q)
+    bichromatic = labels is not None
+    if bichromatic:
+        q_lab = labels if self_mode else q_labels
+        counts = np.bincount(labels, minlength=int(max(labels.max(), q_lab.max(initial=0))) + 1)
+        n_eligible = n_r - counts[q_lab]
+    else:
+        n_eligible = np.full(n_q, n_r - (1 if self_mode else 0))
+    n_excluded = 0 if self_mode or bichromatic or not exclude_zero else 1
+    m = int(min(n_r, k + n_excluded + max(4, k // 5)))
+    opR = _Operand(R, frame, torch.float32, device)
+    opQ = opR if self_mode else _Operand(Q, frame, torch.float32, device)
+    q_rows = np.arange(n_q)
+    self_rows = q_rows if self_mode else None
+    approx, cand = _candidates(opQ, opR, m, self_mode=self_mode, q_labels=q_labels if not
+                               self_mode else labels, r_labels=labels, verbose=verbose, desc=desc)
+    exact, cand = _rank_exact(Q, R, q_rows, cand, frame, exclude_zero=exclude_zero,
+                              self_rows=self_rows)
+    ok = _certified(opQ, opR, q_rows, approx[:, -1], exact[:, k - 1], n_eligible, m)
+    failed = np.flatnonzero(~ok)
+    if stats is not None:
+        stats.update(rows=n_q, float64=int(failed.size), exhaustive=0)
+    if failed.size:
+        exact_f, cand_f = _rescue(R, Q, failed, k, m, frame, self_mode=self_mode,
+                                  exclude_zero=exclude_zero, labels=labels,
+                                  q_labels=None if self_mode else q_labels,
+                                  n_eligible=n_eligible[failed], device=device, stats=stats)
+        exact[failed, :k], cand[failed, :k] = exact_f, cand_f
+    exact, cand = exact[:, :k], cand[:, :k]
+    if not np.all(np.isfinite(exact)):
+        raise ValueError(
+            f"Fewer than k={k} valid neighbours are available for some queries "
+            f"({n_r} reference points). Use a smaller k or more samples."
+        )
+    return frame.to_user(np.sqrt(exact)), cand
+
+
+def _rescue(R, Q, rows, k, m, frame, *, self_mode, exclude_zero, labels, q_labels, n_eligible,
+            device, stats):
+    """Search ``rows`` of ``Q`` again with float64 GEMMs; what still fails, exhaustively."""
+    opR = _Operand(R, frame, torch.float64, device, materialize=False)
+    batch = max(1, _RESCUE_BYTES // (8 * max(1, R.shape[1])))
+    out_d = np.empty((rows.size, k))
+    out_i = np.empty((rows.size, k), dtype=np.int64)
+    q_lab_all = labels if self_mode else q_labels
+    for s in range(0, rows.size, batch):
+        sub = rows[s:s + batch]
+        opQ = _Operand(Q[sub], frame, torch.float64, device, materialize=True)
+        ql = None if labels is None else q_lab_all[sub]
+        approx, cand = _candidates(opQ, opR, m, self_mode=False, q_labels=ql, r_labels=labels,
+                                   verbose=0, desc="")
+        if self_mode:
+            # the query is a row of R: mask it as the self pass does
+            cand = np.where(cand == sub[:, None], -1, cand)
+        exact, cand = _rank_exact(Q, R, sub, cand, frame, exclude_zero=exclude_zero,
+                                  self_rows=sub if self_mode else None)
+        ok = _certified(opQ, opR, np.arange(sub.size), approx[:, -1], exact[:, k - 1],
+                        n_eligible[s:s + batch], m)
+        # the self pair may have taken a candidate slot: certify only with k + 1 <= m slots
+        for r in np.flatnonzero(~ok):
+            if stats is not None:
+                stats["exhaustive"] += 1
+            everyone = np.arange(R.shape[0])
+            if labels is not None:
+                everyone = everyone[labels != ql[r]]
+            e, c = _rank_exact(Q, R, sub[r:r + 1], everyone[None, :], frame,
+                               exclude_zero=exclude_zero,
+                               self_rows=sub[r:r + 1] if self_mode else None)
+            exact[r, :k], cand[r, :k] = e[0, :k], c[0, :k]
+        out_d[s:s + sub.size], out_i[s:s + sub.size] = exact[:, :k], cand[:, :k]
+    return out_d, out_i
+
+
+def _search_approximate(R, Q, k, *, self_mode, exclude_zero, random_state, n_jobs, verbose):
     import pynndescent  # noqa: PLC0415  (numba compile cost paid only on request)
 
     extra = 1 if (self_mode or exclude_zero) else 0
-    n_neighbors = min(R64.shape[0], k + extra + 5)
+    n_neighbors = min(R.shape[0], k + extra + 5)
     seed = random_state if isinstance(random_state, (int, np.integer)) or random_state is None \
         else int(random_state.randint(np.iinfo(np.int32).max))
+    frame = _make_frame(R, None if self_mode else Q, shift=False)
+    # pynndescent works in float32: scaled by a power of two so that nothing overflows
     index = pynndescent.NNDescent(
-        R64.astype(np.float32), n_neighbors=n_neighbors, random_state=seed,
+        (R * frame.scale).astype(np.float32), n_neighbors=n_neighbors, random_state=seed,
         n_jobs=-1 if n_jobs is None else n_jobs, verbose=bool(verbose),
     )
     if self_mode:
         cand, _ = index.neighbor_graph
     else:
-        cand, _ = index.query(Q64.astype(np.float32), k=n_neighbors)
+        cand, _ = index.query((Q * frame.scale).astype(np.float32), k=n_neighbors)
     cand = np.asarray(cand, dtype=np.int64)
-    valid = cand >= 0
-    cand = np.where(valid, cand, 0)
-    exact = _direct_sq_rows(_exact_store(Q64), _exact_store(R64), cand)
-    exact[~valid] = np.inf
-    if self_mode:
-        exact[cand == np.arange(Q64.shape[0])[:, None]] = np.inf
-    if exclude_zero:
-        exact[exact == 0.0] = np.inf
-    order = _argsort_rows(exact, cand)
-    exact = np.take_along_axis(exact, order, 1)[:, :k]
-    cand = np.take_along_axis(cand, order, 1)[:, :k]
+    cand = np.where(cand >= 0, cand, -1)
+    exact, cand = _rank_exact(Q, R, np.arange(Q.shape[0]), cand, frame,
+                              exclude_zero=exclude_zero,
+                              self_rows=np.arange(Q.shape[0]) if self_mode else None)
+    exact, cand = exact[:, :k], cand[:, :k]
     if not np.all(np.isfinite(exact)):
         raise ValueError(
             f"The approximate search returned fewer than k={k} neighbours for some points; use "
             "neighbors='exact' or a smaller k."
         )
-    return np.sqrt(exact), cand
+    return frame.to_user(np.sqrt(exact)), cand
 
 
 def resolve_method(method, n_reference):
@@ -342,14 +612,21 @@ def resolve_method(method, n_reference):
     return method
 
 
+@contextlib.contextmanager
+def _engine_context(n_jobs):
+    with torch_threads(n_jobs), numba_threads(n_jobs), torch.no_grad(), _exact_matmul():
+        yield
+
+
 def kneighbors(X, k, *, query=None, method="exact", exclude_zero=None, device="cpu",
-               block_size=None, random_state=None, n_jobs=None, verbose=0):
+               random_state=None, n_jobs=None, verbose=0, stats=None):
     """The ``k`` nearest neighbours in ``X`` of each row of ``query`` (default: of ``X`` itself).
 
     Parameters
     ----------
     X : ndarray of shape (n_reference, D)
-        Reference points.  Callers remove exact duplicates first (:func:`deduplicate`).
+        Reference points, float32 or float64 (other types are read as float64).
+        Callers remove exact duplicates first (:func:`deduplicate`).
     k : int
         Number of neighbours.
     query : ndarray of shape (n_queries, D), default=None
@@ -359,25 +636,25 @@ def kneighbors(X, k, *, query=None, method="exact", exclude_zero=None, device="c
         Skip reference points at distance exactly 0 (a query equal to a fitted
         point).  Defaults to True when ``query`` is given.
     device : str or torch.device, default="cpu"
-        Where the GEMM of the exact search runs.
-    block_size : int, default=None
-        Query rows per block; by default sized so that one float32 block of
-        distances takes at most 256 MiB.
+        Where the GEMMs of the exact search run.
     random_state : int, RandomState instance or None
         Seeds the approximate search.
     n_jobs : int, default=None
-        Threads (torch for exact, numba for approximate).
+        Threads (torch and numba); ``None`` leaves their settings.
     verbose : int, default=0
-        Show a progress bar over blocks.
+        Show a progress bar over tiles.
+    stats : dict, default=None
+        Filled with ``rows``, ``float64`` (rows re-searched with float64 GEMMs)
+        and ``exhaustive`` (rows searched exhaustively) by the exact search.
 
     Returns
     -------
     neighbors : Neighbors
         ``distances`` (float64, ascending) and ``indices`` into ``X``, shape (n_queries, k).
     """
-    X = _as_float(X)
+    X = as_float(X)
     self_mode = query is None
-    Q = X if self_mode else _as_float(query)
+    Q = X if self_mode else as_float(query)
     if exclude_zero is None:
         exclude_zero = not self_mode
     available = X.shape[0] - (1 if self_mode else 0)
@@ -388,19 +665,25 @@ def kneighbors(X, k, *, query=None, method="exact", exclude_zero=None, device="c
         )
     method = resolve_method(method, X.shape[0])
     if method == "approximate":
-        d, i = _search_approximate(X, Q, k, self_mode=self_mode, exclude_zero=exclude_zero,
-                                   random_state=random_state, n_jobs=n_jobs, verbose=verbose)
+        with numba_threads(n_jobs):
+            d, i = _search_approximate(X, Q, k, self_mode=self_mode, exclude_zero=exclude_zero,
+                                       random_state=random_state, n_jobs=n_jobs,
+                                       verbose=verbose)
     else:
-        with torch_threads(n_jobs), torch.no_grad():
+        with _engine_context(n_jobs):
             d, i = _search_exact(X, Q, k, self_mode=self_mode, exclude_zero=exclude_zero,
-                                 device=resolve_device(device), block_size=block_size,
-                                 verbose=verbose, desc="kNN")
+                                 device=resolve_device(device), verbose=verbose, desc="kNN",
+                                 stats=stats)
     return Neighbors(d, i)
 
 
-def nearest_other_label(X, labels, *, query=None, query_labels=None, device="cpu",
-                        block_size=None, n_jobs=None, verbose=0, one_sided=False):
+def nearest_other_label(X, labels, *, query=None, query_labels=None, device="cpu", n_jobs=None,
+                        verbose=0, stats=None):
     """Nearest reference point with a *different* label, for each query (bichromatic 1-NN).
+
+    One pass over all pairs, whatever the number of classes: the same-label
+    pairs are masked in each distance tile, and a search of ``X`` against
+    itself computes each tile once for the rows on both of its sides.
 
     Parameters
     ----------
@@ -409,71 +692,203 @@ def nearest_other_label(X, labels, *, query=None, query_labels=None, device="cpu
         Integer class codes of the rows of ``X``.
     query, query_labels : ndarrays, default=None
         Queries and their labels; ``None`` uses ``X`` and ``labels``.
-    one_sided : bool, default=False
-        Only meaningful without ``query``: search each class against the classes
-        with a larger code only.  Every bichromatic pair is still examined once,
-        so the global closest pair is found with about half the work; per-point
-        results are then only valid for the global minimum.
 
     Returns
     -------
     neighbors : Neighbors
-        Shape (n_queries, 1); distance ``inf`` and index -1 where no other label
-        exists (one-sided mode, last class).
+        Shape (n_queries, 1).
     """
-    X = _as_float(X)
-    labels = np.asarray(labels)
+    X = as_float(X)
+    labels = np.asarray(labels, dtype=np.int64)
     self_mode = query is None
-    Q = X if self_mode else _as_float(query)
-    q_labels = labels if self_mode else np.asarray(query_labels)
+    Q = X if self_mode else as_float(query)
+    q_labels = None if self_mode else np.asarray(query_labels, dtype=np.int64)
     classes = np.unique(labels)
     if classes.size < 2:
         raise ValueError(
             "Bichromatic search needs at least two distinct labels in the reference set; "
             f"got only {classes.tolist()}."
         )
-    dist = np.full(Q.shape[0], np.inf)
-    ind = np.full(Q.shape[0], -1, dtype=np.int64)
-    device = resolve_device(device)
-    with torch_threads(n_jobs), torch.no_grad():
-        for c in progress(np.unique(q_labels), verbose=verbose, desc="bichromatic"):
-            q_rows = np.flatnonzero(q_labels == c)
-            ref_mask = labels > c if (one_sided and self_mode) else labels != c
-            ref_rows = np.flatnonzero(ref_mask)
-            if ref_rows.size == 0:
-                continue
-            d, i = _search_exact(X[ref_rows], Q[q_rows], 1, self_mode=False,
-                                 exclude_zero=False, device=device, block_size=block_size,
-                                 verbose=0, desc="")
-            dist[q_rows] = d[:, 0]
-            ind[q_rows] = ref_rows[i[:, 0]]
-    return Neighbors(dist[:, None], ind[:, None])
+    with _engine_context(n_jobs):
+        d, i = _search_exact(X, Q, 1, self_mode=self_mode, exclude_zero=False,
+                             device=resolve_device(device), verbose=verbose, desc="bichromatic",
+                             labels=labels, q_labels=q_labels, stats=stats)
+    return Neighbors(d, i)
 
 
-def iter_sq_distance_blocks(X, *, query=None, device="cpu", block_size=None, n_jobs=None,
-                            verbose=0):
-    """Yield ``(start, stop, d2_approx, err)`` blocks of float32 squared distances, query rows × X.
+class PairDistances:
+    """Blocks of approximate squared distances with rigorous error bounds, for exact passes.
 
-    ``err[r]`` bounds ``|d2_approx[r, j] - ||q_r - x_j||^2|`` for every ``j``, so
-    callers doing exact all-pairs passes (e.g. real-valued label sharpness) can
-    prune with the fast float32 block and recompute only the few candidates that
-    the bound cannot rule out, in float64 via :func:`exact_sq_distances`.
-
-    Use :func:`exact_sq_distances` for the float64 values of chosen pairs.
+    Callers doing exact all-pairs work that is not a kNN search (real-valued
+    label sharpness) prune with the fast float32 blocks and recompute only the
+    few pairs that the bound cannot rule out, in float64, with :meth:`exact`.
+    Everything is in *frame units*: the user's distances times ``2**-exp``
+    (:attr:`unit` converts back), so that no square overflows or underflows.
     """
-    X = _as_float(X)
-    Q = X if query is None else _as_float(query)
-    index = _GemmIndex(X, resolve_device(device))
-    block = _auto_block_rows(X.shape[0], block_size)
-    starts = range(0, Q.shape[0], block)
-    with torch_threads(n_jobs), torch.no_grad():
-        for start in progress(starts, verbose=verbose, desc="pairs", total=len(starts)):
-            stop = min(start + block, Q.shape[0])
-            d2, err = index.block(Q[start:stop])
-            yield start, stop, d2.cpu().numpy(), err
+
+    def __init__(self, X, query=None, *, device="cpu", n_jobs=None):
+        self.X = as_float(X)
+        self.Q = self.X if query is None else as_float(query)
+        self.frame = _make_frame(self.X, None if query is None else self.Q)
+        self.device = resolve_device(device)
+        self.n_jobs = n_jobs
+        self.unit = math.ldexp(1.0, self.frame.exp)
+
+    def blocks(self, block_rows, *, verbose=0):
+        """Yield ``(start, stop, d2, err)``: float64 numpy arrays (query rows x all of ``X``).
+
+        ``|d2[r, j] - ||q_r - x_j||^2| <= err[r, j]`` in frame units.
+        """
+        with _engine_context(self.n_jobs):
+            opR = _Operand(self.X, self.frame, torch.float32, self.device)
+            opQ = opR if self.Q is self.X else _Operand(self.Q, self.frame, torch.float32,
+                                                        self.device)
+            K, K2 = opR.error_coefficients()
+            rho = max(opQ.rounding, opR.rounding)
+            r_r = np.sqrt(opR.sq)
+            starts = range(0, self.Q.shape[0], block_rows)
+            for start in progress(starts, verbose=verbose, desc="pairs", total=len(starts)):
+                stop = min(start + block_rows, self.Q.shape[0])
+                d2 = _gemm_sq(opQ, slice(start, stop), opR, slice(None)).cpu().numpy()
+                d2 = d2.astype(np.float64)
+                r_q = np.sqrt(opQ.sq[start:stop])
+                # the GEMM's error on |a_q - a_x|^2, then the operand's rounding of x
+                err = K * np.outer(r_q, r_r) + K2 * np.add.outer(r_q**2, r_r**2)
+                reach = rho * np.add.outer(r_q, r_r) / (1 - rho)
+                err += reach * (2 * np.sqrt(np.maximum(d2, 0.0) + err) + reach)
+                yield start, stop, d2, err
+
+    def exact(self, rows_q, rows_x):
+        """Float64 squared distances (frame units) of matched pairs, from differences."""
+        with _engine_context(self.n_jobs):
+            return pair_sq_distances(self.Q, self.X, np.asarray(rows_q),
+                                     np.asarray(rows_x)[:, None], self.frame.scale)[:, 0]
 
 
-def exact_sq_distances(A, B):
-    """Float64 squared distances between matched rows ``A[i]`` and ``B[i]``, by differences."""
-    diff = np.asarray(A, dtype=np.float64) - np.asarray(B, dtype=np.float64)
-    return np.einsum("ij,ij->i", diff, diff)
+# -- a precomputed neighbour graph -------------------------------------------------------------
+
+def _graph_entries(G, *, square):
+    """``(rows, cols, vals)`` of the stored entries of a distance graph, the diagonal left out
+    when the graph is square (each sample itself)."""
+    if sp.issparse(G):
+        G = sp.coo_matrix(G)
+        rows, cols, vals = G.row.astype(np.int64), G.col.astype(np.int64), G.data
+    else:
+        rows, cols = np.indices(G.shape).reshape(2, -1)
+        vals = np.asarray(G).ravel()
+    vals = vals.astype(np.float64)
+    if vals.size and not (np.all(np.isfinite(vals)) and vals.min() >= 0):
+        what = "Negative values" if np.nanmin(vals) < 0 else "NaN or infinite values"
+        raise ValueError(
+            f"{what} in data passed as a precomputed neighbour graph: it must hold finite, "
+            "non-negative distances (e.g. KNeighborsTransformer(mode='distance') output)."
+        )
+    if square:
+        off = rows != cols
+        rows, cols, vals = rows[off], cols[off], vals[off]
+    return rows, cols, vals
+
+
+def graph_duplicates(G):
+    """Duplicates of a square precomputed graph: samples at distance 0 from another.
+
+    Of each pair at distance 0 the later sample is dropped; the result is a
+    :class:`DuplicateInfo` (``groups[i]`` names the sample ``i`` repeats).
+    """
+    rows, cols, vals = _graph_entries(G, square=True)
+    zero = vals == 0
+    lo, hi = np.minimum(rows[zero], cols[zero]), np.maximum(rows[zero], cols[zero])
+    groups = np.arange(G.shape[0])
+    order = np.lexsort((lo, hi))
+    for a, b in zip(lo[order][::-1], hi[order][::-1]):
+        groups[b] = min(groups[b], a)
+    # follow chains (c repeats b, which repeats a) to the kept sample
+    while True:
+        nxt = groups[groups]
+        if np.array_equal(nxt, groups):
+            break
+        groups = nxt
+    keep = np.flatnonzero(groups == np.arange(G.shape[0]))
+    return DuplicateInfo(keep=keep, groups=groups, n_duplicates=G.shape[0] - keep.size)
+
+
+def graph_neighbors(G, k, *, square, columns=None, exclude_zero=False):
+    """Each row's ``k`` nearest neighbours read from a precomputed distance graph.
+
+    ``G`` follows scikit-learn's ``metric="precomputed"`` convention: a sparse
+    (n_queries, n_samples_fit) matrix of distances such as the output of
+    :class:`sklearn.neighbors.KNeighborsTransformer` (``mode="distance"``), whose
+    stored entries (an explicit 0 included) are the candidate neighbours, or a
+    dense matrix of all distances.  ``square`` skips the diagonal;
+    ``columns`` (sorted indices) keeps only those samples as neighbours, renumbered;
+    ``exclude_zero`` skips distances of exactly 0.
+    """
+    rows, cols, vals = _graph_entries(G, square=square)
+    if columns is not None:
+        pos = np.searchsorted(columns, cols)
+        ok = (pos < columns.size) & (columns[np.minimum(pos, columns.size - 1)] == cols)
+        rows, cols, vals = rows[ok], pos[ok], vals[ok]
+    if exclude_zero:
+        rows, cols, vals = rows[vals > 0], cols[vals > 0], vals[vals > 0]
+    counts = np.bincount(rows, minlength=G.shape[0])
+    if G.shape[0] and counts.min() < k:
+        worst = int(np.argmin(counts))
+        raise ValueError(
+            f"The precomputed graph gives row {worst} only {counts[worst]} usable neighbours, but "
+            f"k={k} are needed. Build the graph with more neighbours per row (e.g. "
+            f"KNeighborsTransformer(n_neighbors={k + 1}, mode='distance'))."
+        )
+    order = np.lexsort((cols, vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    first = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
+    pos = first[:, None] + np.arange(k)[None, :]
+    return Neighbors(vals[pos], cols[pos])
+
+
+def kneighbors_graph(X, n_neighbors=20, *, device="cpu", n_jobs=None, verbose=0):
+    """The exact ``n_neighbors``-nearest-neighbour graph of ``X``, as a sparse distance matrix.
+
+    One exact neighbour pass (the engine every estimator uses) whose result can
+    feed several estimators with ``neighbors="precomputed"``, for instance the
+    MLE and TwoNN on the same images.  The format is scikit-learn's
+    ``mode="distance"`` graph (as from :class:`sklearn.neighbors.KNeighborsTransformer`),
+    with each sample itself left out.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, ...)
+        Samples; images of any shape are flattened.  Exact duplicates appear
+        as stored zeros, which the estimators drop or refuse.
+    n_neighbors : int, default=20
+        Neighbours per sample; the MLE with ``k`` needs ``k`` of them.
+    device : str or torch.device, default="cpu"
+        Where the distance GEMMs run.
+    n_jobs : int, default=None
+        Threads (``None`` leaves torch's and numba's settings).
+    verbose : int, default=0
+        Show a progress bar.
+
+    Returns
+    -------
+    graph : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
+        Row ``i`` holds the distances to its ``n_neighbors`` nearest samples.
+
+    Examples
+    --------
+    >>> from skintrinsic import IntrinsicDimension, kneighbors_graph
+    >>> from skintrinsic.datasets import make_sphere
+    >>> X = make_sphere(1000, 3, ambient_dim=10, random_state=0)
+    >>> G = kneighbors_graph(X, 20)
+    >>> G.shape, G.nnz
+    ((1000, 1000), 20000)
+    >>> mle = IntrinsicDimension(neighbors="precomputed", n_bootstrap=0).fit(G)
+    >>> twonn = IntrinsicDimension("twonn", neighbors="precomputed", n_bootstrap=0).fit(G)
+    >>> mle.dimension_ == IntrinsicDimension(n_bootstrap=0).fit(X).dimension_
+    True
+    """
+    X = np.asarray(X)
+    X = as_float(X.reshape(X.shape[0], -1) if X.ndim > 2 else X)
+    nb = kneighbors(X, n_neighbors, device=device, n_jobs=n_jobs, verbose=verbose)
+    n = nb.indices.shape[0]
+    indptr = np.arange(0, n * n_neighbors + 1, n_neighbors)
+    return sp.csr_matrix((nb.distances.ravel(), nb.indices.ravel(), indptr), shape=(n, n))

@@ -380,7 +380,8 @@ def _row(dataset, quantity, method, value, ci=(np.nan, np.nan), **extra):
 
 
 def _check_duplicates(data, notes):
-    """Note exact duplicate images; return True when two of them carry different labels.
+    """Note exact duplicate images; return their :class:`DuplicateInfo` and whether two of
+    them carry different labels.
 
     The estimators find duplicates themselves, but only in the rows they are given;
     here they are named by their rows in the user's data.
@@ -389,7 +390,7 @@ def _check_duplicates(data, notes):
 
     info = find_duplicates(np.asarray(data.X).reshape(len(data.X), -1))
     if not info.n_duplicates:
-        return False
+        return info, False
     rows = np.arange(len(data.X)) if data.rows is None else np.asarray(data.rows)
     copy = np.flatnonzero(info.groups != np.arange(len(info.groups)))
     def pair(i):
@@ -405,7 +406,7 @@ def _check_duplicates(data, notes):
         notes.append(f"{data.name}: K_F is infinite: {where} are identical images labelled "
                      f"{label_a} and {label_b} ({conflict.size} such pair(s)); remove or "
                      "relabel them")
-    return bool(conflict.size)
+    return info, bool(conflict.size)
 
 
 def measure(data, settings, *, notes, step=lambda name: None):
@@ -413,21 +414,31 @@ def measure(data, settings, *, notes, step=lambda name: None):
 
     ``step(name)`` is called before each long step, for the progress bar.
     """
+    from ._neighbors import kneighbors_graph, take_rows
     from .dimension import IntrinsicDimension
     from .sharpness import LabelSharpness
 
-    conflicting = _check_duplicates(data, notes)
+    info, conflicting = _check_duplicates(data, notes)
     common = dict(n_bootstrap=settings.n_bootstrap, confidence_level=settings.confidence_level,
                   device=settings.device, random_state=settings.random_state,
-                  verbose=settings.verbose)
+                  neighbors="precomputed", verbose=settings.verbose)
     quiet = dict(notes=notes, dataset=data.name, ignore=("Dropped",))  # noted just above
     rows = []
     step("d_data (MLE)")
-    mle = _fit_quiet(IntrinsicDimension("mle", k=settings.k, **common), data.X, **quiet)
+    # one exact neighbour pass over the distinct images feeds both estimators
+    distinct = take_rows(np.asarray(data.X).reshape(len(data.X), -1), info.keep)
+    if distinct.shape[0] <= max(settings.k, 2):
+        raise ValueError(
+            f"{data.name}: {distinct.shape[0]} distinct images, but d_data with k={settings.k} "
+            f"needs at least {settings.k + 1}; pass more images or a smaller --k."
+        )
+    graph = kneighbors_graph(distinct, max(settings.k, 2), device=settings.device,
+                             verbose=settings.verbose)
+    mle = _fit_quiet(IntrinsicDimension("mle", k=settings.k, **common), graph, **quiet)
     rows.append(_row(data.name, "d_data", f"MLE (k={settings.k})", mle.dimension_,
                      mle.confidence_interval_))
     step("d_data (TwoNN)")
-    twonn = _fit_quiet(IntrinsicDimension("twonn", **common), data.X, **quiet)
+    twonn = _fit_quiet(IntrinsicDimension("twonn", **common), graph, **quiet)
     rows.append(_row(data.name, "d_data", "TwoNN", twonn.dimension_, twonn.confidence_interval_))
     step("K_F")
     if conflicting:

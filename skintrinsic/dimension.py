@@ -31,7 +31,19 @@ from sklearn.utils._param_validation import Integral, Interval, Real, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._compute import progress
-from ._neighbors import _exact_store, deduplicate, find_duplicates, kneighbors, resolve_method
+import scipy.sparse as sp
+from sklearn.utils.validation import validate_data
+
+from ._neighbors import (
+    compact,
+    apply_duplicate_policy,
+    deduplicate,
+    graph_duplicates,
+    graph_neighbors,
+    kneighbors,
+    resolve_method,
+    take_rows,
+)
 from ._validation import check_enough_samples, validate_images
 
 __all__ = [
@@ -373,7 +385,7 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         "normalization": [StrOptions(set(_NORMALIZATION_OFFSET))],
         "averaging": [StrOptions({"inverse", "mean"})],
         "twonn_variant": [StrOptions({"pope", "facco"})],
-        "neighbors": [StrOptions({"exact", "approximate", "auto"})],
+        "neighbors": [StrOptions({"exact", "approximate", "auto", "precomputed"})],
         "duplicates": [StrOptions({"drop", "raise"})],
         "n_bootstrap": [Interval(Integral, 0, None, closed="left")],
         "confidence_level": [Interval(Real, 0, 1, closed="neither")],
@@ -417,23 +429,46 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         return twonn_dimension(np.exp(stat), self.twonn_variant)
 
     def _search(self, query=None):
+        if self.neighbors == "precomputed":
+            return graph_neighbors(query, self._n_neighbors(), square=False,
+                                   columns=self._graph_columns, exclude_zero=True).distances
         return kneighbors(
             self._fit_X, self._n_neighbors(), query=query, method=self._neighbors_method,
             device=self.device, random_state=self.random_state, n_jobs=self.n_jobs,
             verbose=self.verbose,
         ).distances
 
+    def _validate_graph(self, G, reset):
+        G = validate_data(self, G, reset=reset, accept_sparse=("csr", "csc", "coo"),
+                          ensure_min_samples=1 if not reset else 2, dtype=np.float64)
+        if reset and G.shape[0] != G.shape[1]:
+            raise ValueError(
+                f"neighbors='precomputed' fits a square (n_samples, n_samples) distance graph, "
+                f"got shape {G.shape}. Pass e.g. KNeighborsTransformer(mode='distance')"
+                ".fit_transform(X) or skintrinsic.kneighbors_graph(X, k)."
+            )
+        return G
+
     # ---------------------------------------------------------------------------------------
 
     def _fit(self, X):
-        """Fit on ``X`` and return it validated and flattened, as passed (duplicates included)."""
+        """Fit on ``X``; return the duplicate info of the rows as passed."""
         if self.estimator == "mle" and self.normalization == "reference" and self.k < 3:
             raise ValueError(
                 f"normalization='reference' divides by k - 2, so it needs k >= 3; got k={self.k}. "
                 "Use a larger k or normalization='textbook'."
             )
-        X = validate_images(self, X, ensure_min_samples=2)
-        keep, self.n_duplicates_ = deduplicate(X, self.duplicates)
+        precomputed = self.neighbors == "precomputed"
+        if precomputed:
+            self.input_shape_ = None
+            X = self._validate_graph(X, reset=True)
+            info = graph_duplicates(X)
+            apply_duplicate_policy(info, self.duplicates, name="the precomputed graph")
+        else:
+            X = validate_images(self, X, ensure_min_samples=2)
+            info = deduplicate(X, self.duplicates)
+        keep = info.keep
+        self.n_duplicates_ = info.n_duplicates
         needed = self._n_neighbors() + 1
         what = (f"estimator='mle' with k={self.k}" if self.estimator == "mle"
                 else "estimator='twonn'")
@@ -441,17 +476,27 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         check_enough_samples(keep.size, needed, what=what,
                              hint=f"Got {X.shape[0]} rows{dropped}; pass more samples"
                              + (" or a smaller k." if self.estimator == "mle" else "."))
-        self._fit_X = _exact_store(X[keep])
         self.n_samples_fit_ = int(keep.size)
-        self._neighbors_method = resolve_method(self.neighbors, keep.size)
+        if precomputed:
+            self._graph_columns = keep
+            distances = self._drop_self(X, keep)
+        else:
+            self._fit_X = compact(take_rows(X, keep))
+            self._neighbors_method = resolve_method(self.neighbors, keep.size)
+            distances = self._search()
         # an int seed gives the search and the bootstrap independent, reproducible streams;
         # a RandomState instance is shared (and advanced) by both
         rng = check_random_state(self.random_state)
-        stat = self._statistic(self._search())
+        stat = self._statistic(distances)
         self.dimension_ = self._aggregate(stat)
         self.local_dimensions_ = local_dimensions(stat)
         self.confidence_interval_ = self._bootstrap(stat, rng)
-        return X, keep
+        return info
+
+    def _drop_self(self, G, keep):
+        """Neighbour distances of the kept samples of a square graph, among the kept samples."""
+        sub = G[keep][:, keep] if sp.issparse(G) else G[np.ix_(keep, keep)]
+        return graph_neighbors(sub, self._n_neighbors(), square=True).distances
 
     def _bootstrap(self, stat, rng):
         if self.n_bootstrap == 0:
@@ -500,9 +545,8 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         local : ndarray of shape (n_samples, 1)
             Duplicated rows get the local dimension of their kept copy.
         """
-        X, keep = self._fit(X)
-        rank = np.searchsorted(keep, find_duplicates(X).groups) if self.n_duplicates_ else \
-            np.arange(keep.size)
+        info = self._fit(X)
+        rank = np.searchsorted(info.keep, info.groups)
         return self.local_dimensions_[rank][:, None]
 
     def transform(self, X):
@@ -523,7 +567,10 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             ``inf`` where the neighbour distances tie.
         """
         check_is_fitted(self)
-        X = validate_images(self, X, reset=False)
+        if self.neighbors == "precomputed":
+            X = self._validate_graph(X, reset=False)
+        else:
+            X = validate_images(self, X, reset=False)
         return local_dimensions(self._statistic(self._search(X)))[:, None]
 
     @property
@@ -533,4 +580,7 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.input_tags.pairwise = self.neighbors == "precomputed"
+        tags.input_tags.sparse = self.neighbors == "precomputed"
+        tags.input_tags.positive_only = self.neighbors == "precomputed"
         return tags

@@ -22,16 +22,16 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._neighbors import (
-    exact_sq_distances,
+    PairDistances,
     find_duplicates,
-    iter_sq_distance_blocks,
     kneighbors,
     nearest_other_label,
+    take_rows,
 )
 from ._validation import validate_images
 
 _BLOCK_BYTES = 16 * 2**20  # float32 distance block; the float64 temporaries are a few times this
-_GATHER_PAIRS = 4096  # candidate pairs whose rows are gathered at once for the float64 recompute
+_GATHER_PAIRS = 4096  # candidate pairs whose float64 distances are computed at once
 _SLACK = 1e-9  # relative margin on the float64 bound comparisons (their own rounding is ~1e-16)
 
 
@@ -39,12 +39,12 @@ def _block_rows(n_reference):
     return int(max(16, min(4096, _BLOCK_BYTES // (4 * max(n_reference, 1)))))
 
 
-def _pair_sq_distances(A, rows_a, B, rows_b):
-    """Float64 ``||A[rows_a[i]] - B[rows_b[i]]||^2``, gathering a bounded number of rows at once."""
-    out = np.empty(rows_a.size)
-    for s in range(0, rows_a.size, _GATHER_PAIRS):
+def _pair_sq_distances(pairs, rows_q, rows_x):
+    """Float64 squared distances (frame units) of matched pairs, a bounded number at once."""
+    out = np.empty(rows_q.size)
+    for s in range(0, rows_q.size, _GATHER_PAIRS):
         sl = slice(s, s + _GATHER_PAIRS)
-        out[sl] = exact_sq_distances(A[rows_a[sl]], B[rows_b[sl]])
+        out[sl] = pairs.exact(rows_q[sl], rows_x[sl])
     return out
 
 
@@ -66,18 +66,17 @@ def _continuous_local_sharpness(X, y, *, device, n_jobs, verbose):
     squared ratio.  The largest lower bound of a row is attained by some pair,
     so only the pairs whose upper bound reaches it can be the row's maximum;
     those few are recomputed exactly in float64.  Memory is one block.
+    Distances stay in the engine's frame units (a power-of-two rescaling), so
+    no square overflows or underflows at any finite scale of ``X``.
     """
     n = X.shape[0]
     arg = np.full(n, -1, dtype=np.int64)
     # the maximizing pairs do not change under an affine map of y; this one keeps the
     # squared label gaps in [0, 1], away from float64 overflow and underflow
     y_unit = (y - y.min()) / (y.max() - y.min())
-    blocks = iter_sq_distance_blocks(X, device=device, block_size=_block_rows(n), n_jobs=n_jobs,
-                                     verbose=verbose)
-    for start, stop, d2, err in blocks:
+    pairs = PairDistances(X, device=device, n_jobs=n_jobs)
+    for start, stop, d2, err in pairs.blocks(_block_rows(n), verbose=verbose):
         diag = (np.arange(stop - start), np.arange(start, stop))
-        err = err[:, None]
-        d2 = d2.astype(np.float64)
         dy2 = np.subtract.outer(y_unit[start:stop], y_unit)
         np.square(dy2, out=dy2)
         # lower bounds on the squared ratios; d2 + err >= the true squared distance > 0
@@ -92,9 +91,10 @@ def _continuous_local_sharpness(X, y, *, device, n_jobs, verbose):
         d2[diag] = np.inf
         np.multiply(dy2, 1 + _SLACK, out=work)
         r, c = np.nonzero(work >= d2)
-        ratio2 = dy2[r, c] / _pair_sq_distances(X, r + start, X, c)
+        ratio2 = dy2[r, c] / _pair_sq_distances(pairs, r + start, c)
         arg[start:stop] = _first_max_per_row(r, ratio2, c, stop - start)
-    return np.abs(y - y[arg]) / np.sqrt(exact_sq_distances(X, X[arg])), arg
+    dist = np.sqrt(_pair_sq_distances(pairs, np.arange(n), arg))
+    return np.abs(y - y[arg]) / dist / pairs.unit, arg
 
 
 def _max_pair_ratio(D, Y):
@@ -139,15 +139,12 @@ def _continuous_query_sharpness(X_fit, y_fit, Q, *, device, n_jobs, verbose):
     """
     out = np.zeros(Q.shape[0])
     scale_y = np.max(np.abs(y_fit))
-    blocks = iter_sq_distance_blocks(X_fit, query=Q, device=device,
-                                     block_size=_block_rows(X_fit.shape[0]), n_jobs=n_jobs,
-                                     verbose=verbose)
-    for start, stop, d2, err in blocks:
-        d2 = d2.astype(np.float64)
-        d_hi = np.sqrt(np.maximum(d2 + err[:, None], 0.0))
+    pairs = PairDistances(X_fit, query=Q, device=device, n_jobs=n_jobs)
+    for start, stop, d2, err in pairs.blocks(_block_rows(X_fit.shape[0]), verbose=verbose):
+        d_hi = np.sqrt(np.maximum(d2 + err, 0.0))
         lam0 = _max_pair_ratio(d_hi, y_fit)[:, None] * (1 - _SLACK)
         del d_hi
-        d2 -= err[:, None]
+        d2 -= err
         d_lo = np.sqrt(np.maximum(d2, 0.0, out=d2), out=d2)
         d_lo *= lam0
         up, down = y_fit - d_lo, y_fit + d_lo
@@ -160,13 +157,13 @@ def _continuous_query_sharpness(X_fit, y_fit, Q, *, device, n_jobs, verbose):
         counts = np.bincount(r, minlength=stop - start)
         first = np.cumsum(counts) - counts
         pos = np.arange(r.size) - first[r]
-        dist = np.sqrt(_pair_sq_distances(Q, r + start, X_fit, c))
+        dist = np.sqrt(_pair_sq_distances(pairs, r + start, c))
         cols = np.repeat(c[first, None], counts.max(), axis=1)
         D = np.repeat(dist[first, None], counts.max(), axis=1)
         cols[r, pos] = c
         D[r, pos] = dist
         out[start:stop] = _max_pair_ratio(D, y_fit[cols])
-    return out
+    return out / pairs.unit
 
 
 def _categorical_query_sharpness(X_fit, codes, n_classes, Q, *, device, n_jobs, verbose):
@@ -185,11 +182,12 @@ def _categorical_query_sharpness(X_fit, codes, n_classes, Q, *, device, n_jobs, 
 
 
 def _random_pair_ratios(X, y, pairs, categorical):
-    d = np.sqrt(_pair_sq_distances(X, pairs[:, 0], X, pairs[:, 1]))
+    space = PairDistances(X)
+    d = np.sqrt(_pair_sq_distances(space, pairs[:, 0], pairs[:, 1]))
     a, b = y[pairs[:, 0]], y[pairs[:, 1]]
     num = (a != b).astype(np.float64) if categorical else np.abs(a - b)
     # pairs of identical inputs (same label, else fit has raised) are excluded: ratio 0
-    return np.divide(num, d, out=np.zeros_like(d), where=d > 0)
+    return np.divide(num, d, out=np.zeros_like(d), where=d > 0) / space.unit
 
 
 class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -413,8 +411,7 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         labels = self._encode_labels(y)
         categorical = self.label_type_ == "categorical"
         info = self._check_conflicts(X, labels)
-        X = X.astype(np.float64, copy=False)
-        self._fit_X = X[info.keep]
+        self._fit_X = take_rows(X, info.keep)
         self._fit_y = labels[info.keep]
         if self.pairs == "random":
             self._fit_random(X, labels, categorical)
@@ -466,7 +463,7 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             (see Notes of the class).
         """
         check_is_fitted(self)
-        Q = validate_images(self, X, reset=False).astype(np.float64, copy=False)
+        Q = validate_images(self, X, reset=False)
         engine = dict(device=self.device, n_jobs=self.n_jobs, verbose=self.verbose)
         if self.label_type_ == "categorical":
             out = _categorical_query_sharpness(self._fit_X, self._fit_y, self.classes_.size, Q,

@@ -459,7 +459,27 @@ _DEFAULT_K_FAILURES = [
 ]
 
 
+_NOT_A_GRAPH = (
+    "sklearn's sparse check data are random sparse matrices, not neighbour graphs: rows with fewer "
+    "than k stored distances are refused with a ValueError that names the row and the fix "
+    "(test_precomputed_graph_* test real graphs, dense and sparse)"
+)
+
+
+_KERNEL_NOT_DISTANCES = (
+    "sklearn's checks pass a linear kernel X X^T (non-zero diagonal) as the precomputed matrix, "
+    "since the parameter is not named 'metric'. fit skips the diagonal (each sample itself), "
+    "transform skips zero distances (a query equal to a fitted sample), which agree on distance "
+    "graphs (test_precomputed_graph_matches_the_exact_path) but not on a kernel"
+)
+
+
 def _expected_failed_checks(estimator):
+    if estimator.neighbors == "precomputed":
+        return {**dict.fromkeys(["check_estimator_sparse_array", "check_estimator_sparse_matrix",
+                                 "check_estimator_sparse_tag"], _NOT_A_GRAPH),
+                **dict.fromkeys(["check_transformer_data_not_an_array",
+                                 "check_transformer_general"], _KERNEL_NOT_DISTANCES)}
     if estimator.estimator == "mle" and estimator.k == K:
         return dict.fromkeys(_DEFAULT_K_FAILURES, _FEW_SAMPLES)
     return {}
@@ -471,6 +491,7 @@ def _expected_failed_checks(estimator):
         IntrinsicDimension(k=5, n_bootstrap=10, random_state=0),
         IntrinsicDimension(estimator="twonn", twonn_variant="facco", n_bootstrap=10,
                            random_state=0),
+        IntrinsicDimension(k=5, neighbors="precomputed", n_bootstrap=10, random_state=0),
     ],
     expected_failed_checks=_expected_failed_checks,
     xfail_strict=True,
@@ -539,3 +560,84 @@ def test_approximate_neighbors_agree_with_exact():
     new = make_sphere(50, 6, ambient_dim=20, random_state=1)
     agree = np.isclose(approx.transform(new), exact.transform(new), rtol=1e-10)
     assert agree.mean() > 0.9
+
+
+# --------------------------------------------------------------------------------------------
+# a precomputed neighbour graph
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("estimator", ["mle", "twonn"])
+@pytest.mark.parametrize("graph", ["sklearn", "ours", "dense"])
+def test_precomputed_graph_matches_the_exact_path(estimator, graph):
+    from scipy.spatial.distance import cdist
+    from sklearn.neighbors import KNeighborsTransformer
+
+    from skintrinsic import kneighbors_graph
+
+    X = make_sphere(400, 4, ambient_dim=12, random_state=3)
+    Q = make_sphere(50, 4, ambient_dim=12, random_state=4)
+    if graph == "sklearn":
+        knn = KNeighborsTransformer(n_neighbors=K, mode="distance").fit(X)
+        G, GQ = knn.transform(X), knn.transform(Q)
+    elif graph == "ours":
+        G, GQ = kneighbors_graph(X, K), cdist(Q, X)
+    else:
+        G, GQ = cdist(X, X), cdist(Q, X)
+    exact = IntrinsicDimension(estimator, n_bootstrap=20, random_state=0).fit(X)
+    pre = IntrinsicDimension(estimator, neighbors="precomputed", n_bootstrap=20,
+                             random_state=0).fit(G)
+    assert pre.dimension_ == pytest.approx(exact.dimension_, rel=1e-10)
+    np.testing.assert_allclose(pre.confidence_interval_, exact.confidence_interval_, rtol=1e-10)
+    np.testing.assert_allclose(pre.fit_transform(G), exact.transform(X), rtol=1e-10)
+    if graph != "sklearn" or estimator == "twonn":  # sklearn's query graph holds K columns
+        np.testing.assert_allclose(pre.transform(GQ), exact.transform(Q), rtol=1e-10)
+
+
+def test_precomputed_graph_with_duplicates_follows_the_policy():
+    from scipy.spatial.distance import cdist
+
+    X = make_sphere(200, 3, ambient_dim=6, random_state=5)
+    X = np.vstack([X, X[:3]])  # rows 200-202 repeat rows 0-2
+    exact = IntrinsicDimension(k=10, n_bootstrap=0)
+    with pytest.warns(UserWarning, match="Dropped 3 exact duplicate rows"):
+        exact.fit(X)
+    pre = IntrinsicDimension(k=10, n_bootstrap=0, neighbors="precomputed")
+    with pytest.warns(UserWarning, match="Dropped 3 exact duplicate rows of the precomputed"):
+        pre.fit(cdist(X, X))
+    assert pre.n_duplicates_ == 3 and pre.n_samples_fit_ == 200
+    assert pre.dimension_ == pytest.approx(exact.dimension_, rel=1e-10)
+    with pytest.raises(ValueError, match="3 exact duplicate rows.*row 200 repeats row 0"):
+        IntrinsicDimension(k=10, neighbors="precomputed", duplicates="raise").fit(cdist(X, X))
+
+
+def test_precomputed_graph_errors_name_the_fix():
+    from skintrinsic import kneighbors_graph
+
+    X = make_sphere(100, 3, ambient_dim=6, random_state=6)
+    with pytest.raises(ValueError, match="only 5 usable neighbours, but k=20.*n_neighbors=21"):
+        IntrinsicDimension(neighbors="precomputed").fit(kneighbors_graph(X, 5))
+    with pytest.raises(ValueError, match="square.*got shape \\(100, 3\\)"):
+        IntrinsicDimension(neighbors="precomputed").fit(np.ones((100, 3)))
+    with pytest.raises(ValueError, match="Negative values in data"):
+        IntrinsicDimension(k=5, neighbors="precomputed").fit(-np.ones((10, 10)))
+
+
+# --------------------------------------------------------------------------------------------
+# any finite scale
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("c", [1e-300, 1e-150, 1e19, 1e150, 1e300])
+@pytest.mark.parametrize("estimator", ["mle", "twonn"])
+def test_dimension_does_not_change_with_the_scale(c, estimator):
+    X = make_sphere(500, 3, ambient_dim=10, random_state=7) * 255
+    ref = IntrinsicDimension(estimator, n_bootstrap=0).fit(X)
+    got = IntrinsicDimension(estimator, n_bootstrap=0).fit(X * c)
+    assert got.dimension_ == pytest.approx(ref.dimension_, rel=1e-12)
+    np.testing.assert_allclose(got.transform(X[:20] * c), ref.transform(X[:20]), rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # sklearn's finite check
+def test_dimension_of_values_too_large_for_float64_distances_is_refused():
+    X = make_sphere(100, 3, ambient_dim=10, random_state=8) * 1e308
+    with pytest.raises(ValueError, match="exceed the largest float64 number.*Rescale X"):
+        IntrinsicDimension().fit(X)

@@ -4,12 +4,15 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
+import skintrinsic._neighbors as engine
 from skintrinsic._neighbors import (
+    PairDistances,
     deduplicate,
-    exact_sq_distances,
     find_duplicates,
-    iter_sq_distance_blocks,
+    graph_duplicates,
+    graph_neighbors,
     kneighbors,
+    kneighbors_graph,
     nearest_other_label,
     resolve_method,
 )
@@ -40,19 +43,28 @@ CASES = [
 ]
 
 
+@pytest.fixture(params=["chunk-outer", "tiles"])
+def pass_kind(request, monkeypatch):
+    """Both ways of running the candidate pass: all bands at once, or small tiles."""
+    if request.param == "tiles":
+        monkeypatch.setattr(engine, "_ACCUMULATOR_BYTES", 0)
+        monkeypatch.setattr(engine, "_TILE_BYTES", 37 * 4 * 64)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n, D, k, scale, offset", CASES)
-@pytest.mark.parametrize("block_size", [None, 37])
-def test_self_knn_matches_brute_force(n, D, k, scale, offset, block_size):
+def test_self_knn_matches_brute_force(n, D, k, scale, offset, dtype, pass_kind):
     rng = np.random.default_rng(n + D)
-    X = rng.standard_normal((n, D)) * scale + offset
-    got = kneighbors(X, k, block_size=block_size)
+    X = (rng.standard_normal((n, D)) * scale + offset).astype(dtype)
+    got = kneighbors(X, k)
     dist, idx = brute_knn(X, k)
     np.testing.assert_array_equal(got.indices, idx)
     np.testing.assert_allclose(got.distances, dist, rtol=1e-12)
 
 
 @pytest.mark.parametrize("n, D, k, scale, offset", CASES[:4])
-def test_query_knn_excludes_exact_matches(n, D, k, scale, offset):
+def test_query_knn_excludes_exact_matches(n, D, k, scale, offset, pass_kind):
     rng = np.random.default_rng(1)
     X = rng.standard_normal((n, D)) * scale + offset
     Q = rng.standard_normal((30, D)) * scale + offset
@@ -67,7 +79,7 @@ def test_query_knn_excludes_exact_matches(n, D, k, scale, offset):
 
 def test_ties_are_broken_by_index():
     grid = np.stack(np.meshgrid(np.arange(9), np.arange(9)), -1).reshape(-1, 2).astype(float)
-    got = kneighbors(grid, 8, block_size=10)
+    got = kneighbors(grid, 8)
     dist, idx = brute_knn(grid, 8)
     np.testing.assert_array_equal(got.indices, idx)
     np.testing.assert_array_equal(got.distances, dist)
@@ -113,25 +125,23 @@ def test_find_duplicates_and_policy():
     expected_keep = np.array([i for i in range(50) if i not in (10, 20, 31)])
     np.testing.assert_array_equal(info.keep, expected_keep)
     with pytest.warns(UserWarning, match="Dropped 3 exact duplicate rows"):
-        keep, n_dup = deduplicate(X, "drop")
-    assert n_dup == 3
-    np.testing.assert_array_equal(keep, expected_keep)
+        dropped = deduplicate(X, "drop")
+    assert dropped.n_duplicates == 3
+    np.testing.assert_array_equal(dropped.keep, expected_keep)
     with pytest.raises(ValueError, match="3 exact duplicate rows.*row 10 repeats row 2"):
         deduplicate(X, "raise")
 
 
 @pytest.mark.parametrize("n_classes", [2, 3, 5])
-def test_nearest_other_label_matches_brute_force(n_classes):
+def test_nearest_other_label_matches_brute_force(n_classes, pass_kind):
     rng = np.random.default_rng(n_classes)
     X = rng.standard_normal((400, 12))
     y = rng.integers(0, n_classes, 400)
     d = cdist(X, X)
     d[y[:, None] == y[None, :]] = np.inf
-    got = nearest_other_label(X, y, block_size=64)
+    got = nearest_other_label(X, y)
     np.testing.assert_array_equal(got.indices[:, 0], d.argmin(1))
     np.testing.assert_allclose(got.distances[:, 0], d.min(1), rtol=1e-12)
-    one_sided = nearest_other_label(X, y, one_sided=True)
-    assert np.isclose(one_sided.distances.min(), d.min(), rtol=1e-12)
     # queries with their own labels
     Q = rng.standard_normal((20, 12))
     qy = rng.integers(0, n_classes, 20)
@@ -146,17 +156,20 @@ def test_nearest_other_label_single_class_is_an_error():
         nearest_other_label(np.eye(3), np.zeros(3))
 
 
-def test_distance_blocks_respect_their_error_bound():
+@pytest.mark.parametrize("scale, offset", [(1e-2, 50.0), (1.0, 0.0), (1e250, 0.0)])
+def test_distance_blocks_respect_their_error_bound(scale, offset):
     rng = np.random.default_rng(5)
-    X = rng.standard_normal((300, 40)) * 1e-2 + 50.0
+    X = rng.standard_normal((300, 40)) * scale + offset
+    pairs = PairDistances(X)
     seen = 0
-    for start, stop, d2, err in iter_sq_distance_blocks(X, block_size=64):
-        exact = cdist(X[start:stop], X, "sqeuclidean")
-        assert np.all(np.abs(d2 - exact) <= err[:, None])
+    for start, stop, d2, err in pairs.blocks(64):
+        exact = cdist(X[start:stop] / pairs.unit, X / pairs.unit, "sqeuclidean")
+        assert np.all(np.abs(d2 - exact) <= err * (1 + 1e-12))
         seen += stop - start
     assert seen == 300
-    np.testing.assert_allclose(exact_sq_distances(X[:5], X[5:10]),
-                               np.sum((X[:5] - X[5:10]) ** 2, axis=1), rtol=1e-15)
+    Xu = X / pairs.unit  # frame units: a power-of-two rescaling
+    np.testing.assert_allclose(pairs.exact(np.arange(5), np.arange(5, 10)),
+                               np.sum((Xu[:5] - Xu[5:10]) ** 2, axis=1), rtol=1e-14)
 
 
 def test_resolve_method():
@@ -180,21 +193,119 @@ def test_approximate_search_recovers_exact_neighbours_on_easy_data():
     np.testing.assert_allclose(approx.distances[same], exact.distances[same], rtol=1e-12)
 
 
-def test_rows_the_float32_bound_cannot_certify_are_searched_exactly(monkeypatch):
-    # A tight cluster far from the centroid: its float32 distances are pure rounding noise,
-    # so the bound must reject those rows and the float64 fallback must answer them.
-    import skintrinsic._neighbors as engine
-
+def test_rows_the_float32_bound_cannot_certify_are_searched_again_in_float64():
+    # A tight cluster far from the rest: its float32 distances are pure rounding noise, so the
+    # bound must reject those rows and the float64 re-search must answer them.
     rng = np.random.default_rng(7)
     X = np.vstack([rng.standard_normal((200, 8)), 1e3 + 1e-4 * rng.standard_normal((40, 8))])
-    calls = []
-    real = engine._direct_sq
-    monkeypatch.setattr(engine, "_direct_sq", lambda *a, **kw: calls.append(1) or real(*a, **kw))
-    got = kneighbors(X, 5)
-    assert len(calls) >= 40
+    stats = {}
+    got = kneighbors(X, 5, stats=stats)
+    assert stats["float64"] >= 40
     dist, idx = brute_knn(X, 5)
     np.testing.assert_array_equal(got.indices, idx)
     np.testing.assert_allclose(got.distances, dist, rtol=1e-12)
+
+
+@pytest.mark.parametrize("labels", [False, True])
+@pytest.mark.parametrize("query", [False, True])
+def test_every_row_refused_by_both_certificates_is_searched_exhaustively(monkeypatch, labels,
+                                                                         query):
+    monkeypatch.setattr(engine, "_certified", lambda *a, **kw: np.zeros(a[2].size, bool))
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((120, 6))
+    Q = rng.standard_normal((30, 6)) if query else None
+    stats = {}
+    if labels:
+        y = rng.integers(0, 3, 120)
+        qy = rng.integers(0, 3, 30) if query else None
+        got = nearest_other_label(X, y, query=Q, query_labels=qy, stats=stats)
+        d = cdist(X if Q is None else Q, X)
+        d[(y if qy is None else qy)[:, None] == y[None, :]] = np.inf
+        np.testing.assert_array_equal(got.indices[:, 0], d.argmin(1))
+        np.testing.assert_allclose(got.distances[:, 0], d.min(1), rtol=1e-12)
+    else:
+        if Q is not None:
+            Q[0] = X[4]
+        got = kneighbors(X, 7, query=Q, stats=stats)
+        dist, idx = brute_knn(X, 7, query=Q)
+        np.testing.assert_array_equal(got.indices, idx)
+        np.testing.assert_allclose(got.distances, dist, rtol=1e-12)
+    n = 120 if Q is None else 30
+    assert stats == {"rows": n, "float64": n, "exhaustive": n}
+
+
+@pytest.mark.parametrize("c", [1e-300, 1e-150, 1e19, 1e150, 1e300])
+def test_any_finite_scale_gives_the_scaled_answer(c):
+    rng = np.random.default_rng(9)
+    X = rng.uniform(0, 255, size=(200, 30))
+    ref = kneighbors(X, 10)
+    got = kneighbors(X * c, 10)
+    np.testing.assert_array_equal(got.indices, ref.indices)
+    np.testing.assert_allclose(got.distances / c, ref.distances, rtol=1e-12)
+    y = np.arange(200) % 3
+    ref_b, got_b = nearest_other_label(X, y), nearest_other_label(X * c, y)
+    np.testing.assert_array_equal(got_b.indices, ref_b.indices)
+    np.testing.assert_allclose(got_b.distances / c, ref_b.distances, rtol=1e-12)
+
+
+def test_float32_beyond_its_square_range_is_exact():
+    # 1e19 squared overflows float32: the frame's power-of-two scale keeps the GEMM in range
+    rng = np.random.default_rng(10)
+    X = (rng.standard_normal((150, 20)) * 1e19).astype(np.float32)
+    got = kneighbors(X, 6)
+    dist, idx = brute_knn(X.astype(np.float64), 6)
+    np.testing.assert_array_equal(got.indices, idx)
+    np.testing.assert_allclose(got.distances, dist, rtol=1e-12)
+
+
+def test_distances_beyond_float64_are_refused_before_any_work():
+    X = np.full((10, 4), 1.0)
+    X[::2] = 1e308
+    with pytest.raises(ValueError, match="exceed the largest float64 number.*Rescale X"):
+        kneighbors(X, 3)
+
+
+def test_outlier_row_leaves_the_other_rows_certified():
+    # one row of huge values used to loosen every row's bound (a global max norm)
+    rng = np.random.default_rng(11)
+    X = rng.integers(0, 256, size=(1500, 196)).astype(np.float32)
+    X[700] = 1e4
+    stats = {}
+    got = kneighbors(X, 20, stats=stats)
+    assert stats["float64"] <= 2
+    dist, idx = brute_knn(X.astype(np.float64), 20)
+    np.testing.assert_array_equal(got.indices, idx)
+
+
+def test_duplicates_are_found_by_hash_and_confirmed(monkeypatch):
+    import skintrinsic._kernels as kernels
+
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((40, 5))
+    X[7] = X[3]
+    # every row in one bucket: only the equality check can separate them
+    monkeypatch.setattr(engine, "row_hashes", lambda A: np.zeros(A.shape[0], np.uint64))
+    info = find_duplicates(X)
+    assert info.n_duplicates == 1 and info.groups[7] == 3
+    monkeypatch.undo()
+    assert np.unique(kernels.row_hashes(X)).size == 39
+
+
+def test_precomputed_graph_matches_the_exact_search():
+    from sklearn.neighbors import KNeighborsTransformer
+
+    rng = np.random.default_rng(13)
+    X = rng.standard_normal((200, 7))
+    G = KNeighborsTransformer(n_neighbors=9, mode="distance").fit_transform(X)
+    ours = kneighbors(X, 9)
+    from_graph = graph_neighbors(G, 9, square=True)
+    np.testing.assert_array_equal(from_graph.indices, ours.indices)
+    np.testing.assert_allclose(from_graph.distances, ours.distances, rtol=1e-10)
+    G2 = kneighbors_graph(X, 9)
+    np.testing.assert_allclose(graph_neighbors(G2, 9, square=True).distances, ours.distances)
+    assert graph_duplicates(G2).n_duplicates == 0
+    with pytest.raises(ValueError, match="only 9 usable neighbours, but k=10"):
+        graph_neighbors(G2, 10, square=True)
 
 
 def test_duplicate_warning_points_at_the_users_line():

@@ -501,3 +501,31 @@ def test_real_data_matches_brute_force(data_home, capsys):
         for name, (exact, random) in values.items():
             print(f"\nK_F {name} (28x28, [0,255], 500/class): exact {exact:.4e}, "
                   f"random 2000 pairs {random:.4e}")
+
+
+# --------------------------------------------------------------------------------------------
+# any finite scale
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("c", [1e-300, 1e-150, 1e19, 1e150, 1e300])
+@pytest.mark.parametrize("labels", ["binary", "multiclass", "continuous"])
+def test_sharpness_scales_as_one_over_the_scale_at_any_finite_scale(c, labels):
+    rng = np.random.default_rng(21)
+    X = rng.uniform(0, 255, size=(150, 40))
+    y = {"binary": rng.integers(0, 2, 150), "multiclass": rng.integers(0, 5, 150),
+         "continuous": rng.standard_normal(150)}[labels]
+    ref = LabelSharpness().fit(X, y)
+    got = LabelSharpness().fit(X * c, y)
+    assert got.sharpness_ * c == pytest.approx(ref.sharpness_, rel=1e-12)
+    assert got.pair_ == ref.pair_
+    np.testing.assert_allclose(got.local_sharpness_ * c, ref.local_sharpness_, rtol=1e-12)
+    np.testing.assert_allclose(got.transform(X[:10] * c + c) * c, ref.transform(X[:10] + 1),
+                               rtol=1e-10)
+
+
+def test_float32_input_is_not_copied_to_float64():
+    # a float32 X of images stays float32 inside the estimator (no float64 copy)
+    rng = np.random.default_rng(22)
+    X = rng.uniform(0, 255, size=(200, 64)).astype(np.float32)
+    ks = LabelSharpness().fit(X, np.arange(200) % 2)
+    assert ks._fit_X.dtype == np.float32 and np.shares_memory(ks._fit_X, X)
