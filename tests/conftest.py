@@ -55,6 +55,24 @@ def data_home():
     return path
 
 
+#: md5 of the project's own PneumoniaMNIST copy in ../shared/data (its train split differs
+#: from the official file that `skintrinsic fetch pneumoniamnist` downloads)
+SHARED_PNEUMONIAMNIST_MD5 = "f5b994ec7c2fe8bc81ae15cbab7c3df8"
+
+
+@pytest.fixture(scope="session")
+def shared_copy(data_home):
+    """For tests of the project's own data copy: skip when the data home holds other files."""
+    import hashlib
+
+    md5 = hashlib.md5((data_home / "pneumoniamnist.npz").read_bytes()).hexdigest()
+    if md5 != SHARED_PNEUMONIAMNIST_MD5 or not (data_home / "README.md").is_file():
+        pytest.skip(f"checks the project's own copy of the data (../shared/data, "
+                    f"pneumoniamnist.npz md5 {SHARED_PNEUMONIAMNIST_MD5}, with its README); "
+                    f"{data_home} holds another copy")
+    return data_home
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
@@ -62,7 +80,7 @@ def rng():
 
 @contextlib.contextmanager
 def serve(root, handler):
-    """A threaded HTTP server on 127.0.0.1 serving ``root`` with ``handler``; ``.base`` is its URL."""
+    """A threaded HTTP server on 127.0.0.1 serving ``root`` with ``handler`` (URL: ``.base``)."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.root, httpd.requests = Path(root), []
     httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"

@@ -103,7 +103,7 @@ def test_mnist_inconsistent_files(tmp_path, monkeypatch, rng):
 
 # --------------------------------------------------------------------------------- MedMNIST
 
-def test_pneumoniamnist_splits(data_home):
+def test_pneumoniamnist_splits(data_home, shared_copy):
     counts = {"train": [388, 3494], "val": [135, 389], "test": [234, 390]}
     with np.load(data_home / "pneumoniamnist.npz") as npz:
         raw = {k: npz[k] for k in npz.files}
@@ -120,7 +120,7 @@ def test_pneumoniamnist_splits(data_home):
             for s in ("train", "val", "test")] == [3882, 524, 624]
 
 
-def test_pneumoniamnist_all_and_provenance(data_home):
+def test_pneumoniamnist_all_and_provenance(data_home, shared_copy):
     data = load_medmnist("PneumoniaMNIST", split="all", data_home=data_home,
                          download_if_missing=False)
     assert data.data.shape == (5030, 28, 28)
@@ -311,7 +311,7 @@ def test_binary_task_errors():
         binary_task(X, y, classes=(0, 1), n_per_class=0)
 
 
-def test_binary_task_on_real_data(data_home):
+def test_binary_task_on_real_data(data_home, shared_copy):
     X, y = load_mnist(data_home=data_home, return_X_y=True, download_if_missing=False)
     Xb, yb, idx = binary_task(X, y, classes=(3, 8), n_per_class=500, random_state=1337,
                               return_indices=True)

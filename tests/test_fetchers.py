@@ -123,7 +123,7 @@ def test_env_variable_reaches_the_loaders(data_home, monkeypatch):
 
 # ------------------------------------------------------------------------------- registry
 
-def test_registry_checksums_match_the_shared_files_and_readme(data_home):
+def test_registry_checksums_match_the_shared_files_and_readme(data_home, shared_copy):
     readme = (data_home / "README.md").read_text()
     for name in (T10K_IMAGES, T10K_LABELS):
         official = _fetch.REGISTRY[name].md5
@@ -179,7 +179,7 @@ def test_download_then_cached(server, tmp_path, monkeypatch, data_home):
     assert len(server.requests) == 2
 
 
-def test_download_medmnist_reports_which_copy(server, tmp_path, monkeypatch):
+def test_download_medmnist_reports_which_copy(server, tmp_path, monkeypatch, shared_copy):
     point(monkeypatch, "pneumoniamnist.npz", f"{server.base}/data/pneumoniamnist.npz")
     data = load_medmnist("pneumoniamnist", split="val", data_home=tmp_path, verbose=1)
     assert data.data.shape == (524, 28, 28)
