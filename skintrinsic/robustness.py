@@ -253,6 +253,9 @@ def _curve(estimator, X, y, epsilons, params):
         X = X.reshape((n, *shape))
     labels = torch.as_tensor(_encode_labels(y, classes, n))
     lo, hi = _resolve_bounds(params["bounds"], X)
+    # the bounds as X's float type holds them: clamping rounds to that type, and foolbox checks
+    # the clamped images against these numbers (a float64 bound rounded up by float32 failed)
+    lo, hi = (float(torch.tensor(b, dtype=X.dtype)) for b in (lo, hi))
     X = X.clamp(lo, hi)
     scale = (hi - lo) if params["epsilon_scale"] == "range" else 1.0
     eps_abs = [float(e) * scale for e in epsilons]

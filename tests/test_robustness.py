@@ -369,3 +369,16 @@ def test_progress_counts_attacked_images_with_time_left(digits01, trained_mlp, c
     assert "pgd attack" in err and "200/200" in err and "img" in err
     assert "80/200" in err
     assert re.search(r"<\d\d:\d\d", err)  # tqdm's estimate of the time left
+
+
+def test_float64_data_bounds_that_float32_rounds_up(digits01, trained_mlp):
+    # max 1/3 in float64; the float32 network sees 0.33333334 > 1/3, which foolbox refused
+    # (an AssertionError inside foolbox, e.g. in every worker of scaling_study)
+    X, y = digits01
+    X = X.astype(np.float64) / 48.0
+    assert np.float32(X.max()) > X.max()
+    # the bounds as scaling_study computes them: from the float64 arrays
+    curve = robustness_curve(trained_mlp, X, y, [0.0, 0.05], bounds=(0.0, float(X.max())),
+                             attack="pgd", steps=2, random_state=0)
+    assert np.all(np.isfinite(curve["attacked_loss"]))
+    assert curve["attacked_loss"].iloc[1] >= curve["attacked_loss"].iloc[0]
