@@ -14,6 +14,8 @@ from test_cli import _chromium, chromium
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATED = ("auto_examples", "gen_modules", "_build", "sg_execution_times.rst")
+# every test here uses the one docs build, which runs every gallery example
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 def _tree(folder):
@@ -39,8 +41,6 @@ def built_docs(tmp_path_factory, data_home):
     return html
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
 def test_docs_build_and_every_example_runs(built_docs):
     html = built_docs
     examples = sorted(p.stem for p in (REPO / "examples").glob("plot_*.py"))
@@ -65,8 +65,6 @@ def test_docs_build_and_every_example_runs(built_docs):
     print("example running times (s):", {k: round(v, 1) for k, v in times.items()})
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
 def test_math_renders_offline_in_chromium(built_docs, tmp_path):
     exe = chromium()
     page = built_docs / "user_guide" / "label_sharpness.html"
@@ -98,8 +96,6 @@ def _printed(page):
     return "\n".join(html_lib.unescape(re.sub(r"<[^>]+>", "", b)) for b in blocks)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
 def test_representation_profile_claims(built_docs):
     """Every "What to look for" claim of the gallery's d_repr example, on its printed numbers."""
     page = (built_docs / "auto_examples" / "plot_representation_profile.html").read_text()
@@ -126,8 +122,6 @@ def _numbers(text):
     return [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", text)]
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
 def test_mnist_vs_pneumonia_claims(built_docs):
     text = _example_output(built_docs, "plot_mnist_vs_pneumonia")
     # "at equal N the medical task is markedly sharper ... the dimensions of the same order"
@@ -142,8 +136,6 @@ def test_mnist_vs_pneumonia_claims(built_docs):
         assert np.all(np.diff(table[:, column]) >= 0) and table[-1, column] > table[0, column]
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
 def test_robustness_claims(built_docs):
     text = _example_output(built_docs, "plot_robustness")
     tasks = re.findall(r"^\s*\d+\s+(MNIST \d vs \d|PneumoniaMNIST #\d)\s+([\d.e-]+)\s+"
@@ -164,8 +156,6 @@ def test_robustness_claims(built_docs):
     assert all(float(pgd) >= float(fgsm) - 1e-4 for fgsm, pgd in pairs)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
 def test_diffeo_stability_claims(built_docs):
     text = _example_output(built_docs, "plot_diffeo_stability")
     # RMS displacement about 1.26 delta at the centre and 0.81 delta over the image
@@ -200,8 +190,6 @@ def test_diffeo_stability_claims(built_docs):
     assert abs(float(stride1[0]) + 1) < 0.1 and abs(float(stride1[1]) - 0.5) < 0.1
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
 def test_scale_detection_claims(built_docs):
     text = _example_output(built_docs, "plot_scale_detection")
     r_f = dict(re.findall(r"(initialization|trained): perturbation='sparse', R_f at the output "
@@ -217,8 +205,6 @@ def test_scale_detection_claims(built_docs):
     assert all(abs(s - 1 / 9) < 0.05 for s in _numbers(shares.group(1)))  # random: about 1/9
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
 def test_scaling_law_claims(built_docs):
     text = _example_output(built_docs, "plot_scaling_law")
     rows = re.findall(r"^\s*\d+\s+(natural|medical) \(.*?\)\s+(\d+)\s+([\d.]+)\s+([\d.e-]+)\s+"
