@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from skintrinsic.datasets import binary_task, load_medmnist
+from skintrinsic.datasets import binary_task, get_data_home, load_medmnist
 from skintrinsic.diffeo import (
     DiffeoSensitivity,
     constant_filter_sensitivity,
@@ -44,7 +44,9 @@ from skintrinsic.plotting import SensitivityDisplay
 
 torch.set_num_threads(1)
 
-xray = load_medmnist("pneumoniamnist", split="all")
+# the copy in the data folder, read by its path as it is; load_medmnist("pneumoniamnist")
+# would instead insist on the official file (checksum) and download it if missing
+xray = load_medmnist(get_data_home() / "pneumoniamnist.npz", split="all")
 X, y = binary_task(xray.data, xray.target, classes=(0, 1), n_per_class=750, random_state=0)
 X = (np.asarray(X, dtype=np.float32) / 255.0).reshape(-1, 1, 28, 28)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=500, stratify=y,

@@ -28,14 +28,17 @@ import pandas as pd
 import torch
 
 from skintrinsic import IntrinsicDimension, LabelSharpness
-from skintrinsic.datasets import ReferencePreprocessor, binary_task, load_medmnist, load_mnist
+from skintrinsic.datasets import (ReferencePreprocessor, binary_task, get_data_home,
+                                  load_medmnist, load_mnist)
 
 torch.set_num_threads(1)
 
 mnist = load_mnist("test")
-xray = load_medmnist("pneumoniamnist", split="all")
+# the copy in the data folder, read by its path as it is; load_medmnist("pneumoniamnist")
+# would instead insist on the official file (checksum) and download it if missing
+xray = load_medmnist(get_data_home() / "pneumoniamnist.npz", split="all")
 print(f"MNIST test set: {mnist.data.shape}; PneumoniaMNIST: {xray.data.shape}, "
-      f"classes {xray.target_names.tolist()} with {np.bincount(xray.target).tolist()} images")
+      f"normal and pneumonia: {np.bincount(xray.target).tolist()} images")
 
 # %%
 # Measure the two domains

@@ -25,15 +25,19 @@ import matplotlib.pyplot as plt
 import torch
 
 from skintrinsic import IntrinsicDimension, RepresentationDimension
-from skintrinsic.datasets import ReferencePreprocessor, binary_task, load_medmnist, load_mnist
+from skintrinsic.datasets import (ReferencePreprocessor, binary_task, get_data_home,
+                                  load_medmnist, load_mnist)
 from skintrinsic.nets import ImageClassifier
 from skintrinsic.plotting import DimensionProfileDisplay
 
 torch.set_num_threads(1)
 
+# the copy in the data folder, read by its path as it is; load_medmnist("pneumoniamnist")
+# would instead insist on the official file (checksum) and download it if missing
+xray = load_medmnist(get_data_home() / "pneumoniamnist.npz", split="all")
 tasks = {
     "MNIST 3 vs 5": (load_mnist("test"), (3, 5)),
-    "PneumoniaMNIST": (load_medmnist("pneumoniamnist", split="all"), (0, 1)),
+    "PneumoniaMNIST": (xray, (0, 1)),
 }
 twonn = IntrinsicDimension("twonn", random_state=0)
 

@@ -24,14 +24,17 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from skintrinsic import LabelSharpness, RobustnessScorer
-from skintrinsic.datasets import ReferencePreprocessor, binary_task, load_medmnist, load_mnist
+from skintrinsic.datasets import (ReferencePreprocessor, binary_task, get_data_home,
+                                  load_medmnist, load_mnist)
 from skintrinsic.nets import ImageClassifier
 from skintrinsic.plotting import RobustnessCurveDisplay, SharpnessRobustnessDisplay
 
 torch.set_num_threads(1)
 
 mnist = load_mnist("test")
-xray = load_medmnist("pneumoniamnist", split="all")
+# the copy in the data folder, read by its path as it is; load_medmnist("pneumoniamnist")
+# would instead insist on the official file (checksum) and download it if missing
+xray = load_medmnist(get_data_home() / "pneumoniamnist.npz", split="all")
 tasks = [("natural", f"MNIST {a} vs {b}", mnist, (a, b))
          for a, b in [(0, 1), (1, 7), (3, 5), (4, 9), (2, 8)]]
 tasks += [("medical", f"PneumoniaMNIST #{s}", xray, (0, 1)) for s in range(2)]

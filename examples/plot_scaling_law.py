@@ -31,15 +31,19 @@ import pandas as pd
 import torch
 
 from skintrinsic import ScalingLawRegressor, scaling_study
-from skintrinsic.datasets import ReferencePreprocessor, binary_task, load_medmnist, load_mnist
+from skintrinsic.datasets import (ReferencePreprocessor, binary_task, get_data_home,
+                                  load_medmnist, load_mnist)
 from skintrinsic.nets import ImageClassifier
 from skintrinsic.plotting import ScalingLawDisplay, dataset_colors
 
 torch.set_num_threads(1)
 
+# the copy in the data folder, read by its path as it is; load_medmnist("pneumoniamnist")
+# would instead insist on the official file (checksum) and download it if missing
+xray = load_medmnist(get_data_home() / "pneumoniamnist.npz", split="all")
 tasks = {
     "natural (MNIST 3 vs 5)": (load_mnist("test"), (3, 5)),
-    "medical (PneumoniaMNIST)": (load_medmnist("pneumoniamnist", split="all"), (0, 1)),
+    "medical (PneumoniaMNIST)": (xray, (0, 1)),
 }
 train_sizes = [100, 200, 400, 600]
 preprocess = ReferencePreprocessor()

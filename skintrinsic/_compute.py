@@ -14,7 +14,12 @@ def resolve_device(device):
     """
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device={device!r} is not a torch device; use 'cpu', 'cuda', 'cuda:0' or 'auto'."
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={str(device)!r} was requested but CUDA is not available on this machine; "
@@ -32,6 +37,11 @@ def torch_threads(n_jobs):
     if n_jobs is None:
         yield
         return
+    if n_jobs == 0 or isinstance(n_jobs, bool):
+        raise ValueError(
+            f"n_jobs={n_jobs!r} is not a thread count; pass a positive int, -1 for all cores, "
+            "or None."
+        )
     previous = torch.get_num_threads()
     if n_jobs < 0:
         n_jobs = max(1, (torch.multiprocessing.cpu_count() + 1 + n_jobs))

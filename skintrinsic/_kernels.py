@@ -83,7 +83,46 @@ def _compiled():
                 s += np.float64(v) * np.float64(v)
             sq[i] = s
 
-    return numba, jit(pair_sq), jit(row_hash), jit(shifted), jit(shifted_sq)
+    def merge_rows(d2, offset, row0, vals, cand):
+        # fold each row of d2 into the sorted running top m of vals[row0 + r] (insertion;
+        # a value equal to the m-th does not enter, so every left-out pair stays >= it)
+        n, w = d2.shape
+        m = vals.shape[1]
+        for r in prange(n):
+            row = row0 + r
+            worst = vals[row, m - 1]
+            for c in range(w):
+                v = d2[r, c]
+                if v < worst:
+                    j = m - 1
+                    while j > 0 and vals[row, j - 1] > v:
+                        vals[row, j] = vals[row, j - 1]
+                        cand[row, j] = cand[row, j - 1]
+                        j -= 1
+                    vals[row, j] = v
+                    cand[row, j] = offset + c
+                    worst = vals[row, m - 1]
+
+    def column_stats(X, scale, block, sums, squares, amax):
+        # one pass over X: per column, the sum and the sum of squares of X * scale, and the
+        # largest |X|; each thread owns a block of columns, so nothing is shared
+        n, D = X.shape
+        for b in prange((D + block - 1) // block):
+            lo = b * block
+            hi = min(lo + block, D)
+            top = 0.0
+            for i in range(n):
+                for c in range(lo, hi):
+                    v = np.float64(X[i, c])
+                    if abs(v) > top or v != v:
+                        top = abs(v) if v == v else np.inf
+                    v *= scale
+                    sums[c] += v
+                    squares[c] += v * v
+            amax[b] = top
+
+    return (numba, jit(pair_sq), jit(row_hash), jit(shifted), jit(shifted_sq),
+            jit(merge_rows), jit(column_stats))
 
 
 @contextlib.contextmanager
@@ -157,3 +196,21 @@ def shifted_sq_norms(X, center, scale, dtype):
         _compiled()[4](_c(X), center.astype(X.dtype, copy=False), X.dtype.type(scale),
                        np.dtype(dtype) == np.float32, sq)
     return sq
+
+
+def merge_rows(d2, offset, row0, vals, cand):
+    """Fold the rows of ``d2`` (columns from ``offset``) into the running sorted top-m
+    ``vals``/``cand`` rows ``row0 ...``, in place: one pass, no sort of the tile."""
+    _compiled()[5](d2, int(offset), int(row0), vals, cand)
+
+
+def column_stats(X, scale):
+    """``(amax, sums, squares)`` in one pass: the largest ``|x|`` (inf with a NaN), and per
+    column the float64 sums of ``x * scale`` and of its square."""
+    block = 256
+    D = X.shape[1]
+    sums, squares = np.zeros(D), np.zeros(D)
+    amax = np.zeros(max(1, -(-D // block)))
+    if X.size:
+        _compiled()[6](_c(X), float(scale), block, sums, squares, amax)
+    return float(amax.max()), sums, squares

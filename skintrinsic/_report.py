@@ -16,6 +16,9 @@ import datetime
 import html
 import json
 import math
+import os
+import shutil
+import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -24,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from ._validation import unique_labels
+from .datasets._fetch import ChecksumError, data_home_path
 from .datasets._loaders import _open_idx, _read_idx
 
 #: Names the command understands without a path.
@@ -103,7 +108,7 @@ _IDX_IMAGES, _IDX_LABELS = 2051, 2049
 def load_dataset(source, settings, *, labels=None, data_home=None):
     """Read ``source``, draw the task and preprocess: a :class:`Dataset` ready to measure."""
     name, X, y, origin, description = _read_source(source, settings.split, labels, data_home,
-                                                   settings.download)
+                                                   settings.download, size=settings.size)
     X, y, rows, classes = _draw_task(X, y, settings, name=name, aliases=_class_aliases(name))
     X, preprocessing = _preprocess(X, settings)
     return Dataset(name=name, X=X, y=y, source=origin, description=description,
@@ -132,7 +137,7 @@ def check_distinct_names(datasets):
                           "distinct datasets (or files with distinct names)")
 
 
-def _read_source(source, split, labels, data_home, download=False):
+def _read_source(source, split, labels, data_home, download=False, *, size=None):
     """(name, X, y, origin, description) of a built-in name or a path, untouched."""
     from .datasets import load_image_folder
 
@@ -159,7 +164,14 @@ def _read_source(source, split, labels, data_home, download=False):
                               "by its class sub-folders")
         if not any(path.iterdir()):
             raise ReportError(f"{source} is an empty folder; {_FORMATS_HINT}")
-        bunch = load_image_folder(path)
+        try:
+            # resized while read: images of several sizes cannot be stacked first
+            bunch = load_image_folder(path, size=size)
+        except ValueError as exc:
+            if "do not share one size" not in str(exc):
+                raise
+            raise ReportError(f"{source}: the images do not share one size; pass --size S to "
+                              "resize them all to S x S") from None
         y = bunch.target_names[bunch.target]
         return name, bunch.data, y, f"image folder {path}", bunch.DESCR
     if path.suffix == ".npz":
@@ -202,8 +214,13 @@ def _read_builtin(key, split, data_home, download):
         if bunch.target_names is not None and y.ndim == 1:
             y = np.asarray(bunch.target_names)[y]  # "normal" / "pneumonia" read better than 0 / 1
         return key, bunch.data, y, f"{key} ({split} split)", bunch.DESCR
+    except ChecksumError as exc:
+        raise ReportError(
+            f"{key}: {exc.problem} Pass --download to replace it with the official file, or "
+            f"give the file's path instead of the name to read it as it is, without a "
+            f"checksum") from None
     except FileNotFoundError:
-        where = datasets.get_data_home(data_home)
+        where = data_home_path(data_home)
         raise ReportError(
             f"{key}: its data files are not in {where}; point --data-home (or "
             f"$SKINTRINSIC_DATA_HOME) at the folder that holds them, run `skintrinsic fetch "
@@ -266,7 +283,11 @@ def _read_labels(path, n):
     if _idx_magic(path) == _IDX_LABELS:
         y = _read_idx(path, _IDX_LABELS, 1)
     elif path.suffix == ".npy":
-        y = np.load(path, allow_pickle=False)
+        try:
+            y = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise ReportError(f"--labels {path}: cannot read it as a .npy file of labels "
+                              f"({_one_line(exc)})") from None
     else:
         try:
             y = np.array([line.strip() for line in path.read_text().splitlines() if line.strip()])
@@ -297,10 +318,18 @@ def _draw_task(X, y, settings, *, name, aliases=None):
     if y.ndim != 1:
         raise ReportError(f"{name}: labels of shape {y.shape}; one label per image is needed "
                           "(multi-label datasets are not supported by the command)")
-    if X.ndim < 2 or len(X) != len(y):
+    if X.ndim < 2:
+        raise ReportError(f"{name}: the images have shape {X.shape}, one value each; pass "
+                          "images (n, H, W) or (n, C, H, W), or flat rows (n, D)")
+    if len(X) != len(y):
         raise ReportError(f"{name}: {len(X)} images but {len(y)} labels; pass one label per "
                           "image")
-    present, counts = np.unique(y, return_counts=True)
+    if X.dtype.kind == "c":
+        raise ReportError(f"{name}: the images hold complex values; pass real pixel values")
+    try:
+        present, counts = unique_labels(y, return_counts=True)
+    except ValueError as exc:
+        raise ReportError(f"{name}: {exc}") from None
     if len(present) < 2:
         raise ReportError(f"{name}: a single class ({present[0] if len(present) else 'none'}); "
                           "K_F and the binary task need images of at least two classes")
@@ -640,17 +669,85 @@ def _records(frame):
     return [{k: _json_safe(v) for k, v in rec.items()} for rec in frame.to_dict("records")]
 
 
-def write_report(report, out_dir, *, title="skintrinsic report"):
-    """Write report.json, report.csv, the PNG plots and a self-contained report.html.
+#: Every file a report folder can hold; a folder with anything else is never replaced.
+REPORT_FILES = frozenset({"report.html", "report.json", "report.csv", "robustness.csv",
+                          *(f"{name}.png" for name in ("dimensions", "sharpness",
+                                                       "local_dimensions", "samples",
+                                                       "robustness"))})
 
-    Returns the path of ``report.html``.
+
+def check_output(out_dir, *, overwrite=False):
+    """Whether writing to ``out_dir`` replaces a report; refuse when it would lose anything.
+
+    A missing or empty folder is written; a folder holding a report is replaced only with
+    ``overwrite``; a file, or a folder holding anything but report files, is refused.
     """
     out = Path(out_dir)
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        raise ReportError(f"--out {out} is a file; pass a folder")
+    names = {p.name for p in out.iterdir()}
+    if not names:
+        return False
+    others = sorted(names - REPORT_FILES)
+    if others:
+        raise ReportError(f"--out {out} holds files that are not part of a report "
+                          f"({', '.join(others[:3])}); pass a new or empty folder, so that "
+                          "nothing else is replaced")
+    if not overwrite:
+        raise ReportError(f"--out {out} already holds a report; pass --overwrite to replace it, "
+                          "or choose another --out")
+    return True
+
+
+def write_report(report, out_dir, *, title="skintrinsic report", overwrite=False):
+    """Write report.json, report.csv, the PNG plots and a self-contained report.html.
+
+    The files are written into a temporary folder beside ``out_dir`` and the folder is then
+    renamed into place, so ``out_dir`` holds one complete report or none: never a mix of two
+    runs, never a half-written one.  An existing report is replaced only with ``overwrite``
+    (see :func:`check_output`).  Returns the path of ``report.html``.
+    """
+    out = Path(out_dir).absolute()
+    check_output(out, overwrite=overwrite)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     except OSError as exc:
         raise ReportError(f"cannot create the output folder {out}: {exc.strerror}; "
                           "pass a writable --out") from None
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the report from others
+        _write_files(report, tmp, title=title)
+        _swap_into_place(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already unless something failed
+    return Path(out_dir) / "report.html"
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _swap_into_place(tmp, out):
+    """Rename the finished folder ``tmp`` to ``out``, replacing an old ``out`` last."""
+    if not out.exists() or not any(out.iterdir()):
+        os.replace(tmp, out)  # a rename; an empty folder is replaced too
+        return
+    old = tmp.with_name(tmp.name[:-len(".tmp")] + ".old")
+    os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except OSError:
+        os.replace(old, out)  # put the earlier report back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_files(report, out, *, title):
     report.measures.to_csv(out / "report.csv", index=False)
     if report.robustness is not None:
         report.robustness.to_csv(out / "robustness.csv", index=False)
@@ -669,7 +766,6 @@ def write_report(report, out_dir, *, title="skintrinsic report"):
     for name, (fig, _) in figures.items():
         fig.savefig(out / f"{name}.png", dpi=_DPI)
     (out / "report.html").write_text(_html(report, figures, out, title=title))
-    return out / "report.html"
 
 
 # --------------------------------------------------------------------------- plots
@@ -738,8 +834,9 @@ def _plot_dimensions(report, colors):
                 continue
             row = sub.loc[name]
             low, high = row["ci_low"], row["ci_high"]
-            err = [[row["value"] - low if np.isfinite(low) else 0.0],
-                   [high - row["value"] if np.isfinite(high) else 0.0]]
+            # max(.., 0): an error bar must never fail to draw over an interval that misses it
+            err = [[max(row["value"] - low, 0.0) if np.isfinite(low) else 0.0],
+                   [max(high - row["value"], 0.0) if np.isfinite(high) else 0.0]]
             ax.errorbar(j + (i - (len(names) - 1) / 2) * width, row["value"], yerr=err,
                         marker=markers[method], markersize=9, color=colors[name], capsize=4,
                         linestyle="none")

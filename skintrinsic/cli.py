@@ -38,10 +38,30 @@ def _positive_int(text):
     return value
 
 
-def _nonnegative_int(text):
+# IntrinsicDimension's MIN_BOOTSTRAP, repeated here so that parsing imports nothing heavy
+_MIN_BOOTSTRAP = 10
+
+
+def _bootstrap_count(text):
     value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    if value != 0 and value < _MIN_BOOTSTRAP:
+        raise argparse.ArgumentTypeError(
+            f"must be 0 (no intervals) or at least {_MIN_BOOTSTRAP}, got {text}")
+    return value
+
+
+def _seed(text):
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**32 - 1, got {text}")
+    return value
+
+
+def _mle_k(text):
+    value = int(text)
+    if value < 3:
+        # the MLE's reference normalization divides by k - 2
+        raise argparse.ArgumentTypeError(f"must be at least 3, got {text}")
     return value
 
 
@@ -67,10 +87,11 @@ def _add_common(parser):
                            "fetch it first: skintrinsic fetch NAME)")
 
     est = parser.add_argument_group("estimators")
-    est.add_argument("--k", type=_positive_int, default=20,
-                     help="neighbours of the MLE (default: 20)")
-    est.add_argument("--n-bootstrap", type=_nonnegative_int, default=200, metavar="B",
-                     help="bootstrap replicates of the confidence intervals (default: 200)")
+    est.add_argument("--k", type=_mle_k, default=20,
+                     help="neighbours of the MLE, at least 3 (default: 20)")
+    est.add_argument("--n-bootstrap", type=_bootstrap_count, default=200, metavar="B",
+                     help=f"bootstrap replicates of the confidence intervals: 0 for none, else "
+                          f"at least {_MIN_BOOTSTRAP} (default: 200)")
     est.add_argument("--train", action="store_true",
                      help="also train a small network: d_repr, test loss and an FGSM "
                           "robustness curve")
@@ -78,7 +99,7 @@ def _add_common(parser):
                      help="training epochs with --train (default: 5)")
     est.add_argument("--device", default="cpu",
                      help="torch device: cpu (default), cuda or auto")
-    est.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    est.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     est.add_argument("--threads", type=_positive_int, default=None, metavar="T",
                      help="CPU threads of torch and of numpy's linear algebra (default: half "
                           "the cores, at least 1: on a machine shared with other work, one "
@@ -87,7 +108,11 @@ def _add_common(parser):
     out = parser.add_argument_group("output")
     out.add_argument("--out", default="skintrinsic-report", metavar="DIR",
                      help="folder for report.html, report.json, report.csv and the plots "
-                          "(default: ./skintrinsic-report)")
+                          "(default: ./skintrinsic-report); written all at once when the "
+                          "measuring is done")
+    out.add_argument("--overwrite", action="store_true",
+                     help="replace the report already in --out (without it, an existing "
+                          "report is never touched)")
     out.add_argument("--quiet", "-q", action="store_true",
                      help="no progress bar (it is shown only on a terminal anyway)")
     out.add_argument("--debug", action="store_true",
@@ -248,6 +273,8 @@ def _profile(args, tqdm, _report):
         train=args.train,
         epochs=args.epochs, device=args.device, random_state=args.seed, verbose=verbose)
     labels = getattr(args, "labels", None)
+    # before any measuring: a run must not end in a refusal to write
+    replacing = _report.check_output(args.out, overwrite=args.overwrite)
 
     n_stages = (1 + _report.n_steps(settings)) * len(sources) + 1
     # disable=None: a bar only on a terminal, so logs and pipes get clean one-line errors
@@ -263,13 +290,15 @@ def _profile(args, tqdm, _report):
         report = _report.build_report(datasets, settings, stage=stages.begin)
         stages.begin("writing the report")
         title = f"skintrinsic {args.command}: " + ", ".join(d.name for d in datasets)
-        path = _report.write_report(report, args.out, title=title)
+        path = _report.write_report(report, args.out, title=title, overwrite=args.overwrite)
         stages.begin(None)
 
     for line in _report.summary_lines(report):
         print(line)
     print(f"Report written to {os.path.abspath(path)} "
           f"(with report.json, report.csv and the PNG plots in {os.path.abspath(args.out)})")
+    if replacing:
+        print(f"It replaced the earlier report in {os.path.abspath(args.out)} (--overwrite).")
     return 0
 
 

@@ -18,6 +18,9 @@ TwoNN (Facco et al. 2017)
     to 1 and fits the smallest 90 %.
 """
 
+import math
+import warnings
+
 import numpy as np
 import torch
 from sklearn.base import (
@@ -27,7 +30,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Integral, Interval, Real, StrOptions
+from sklearn.utils._param_validation import Integral, Interval, Options, Real, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._compute import progress
@@ -44,7 +47,7 @@ from ._neighbors import (
     resolve_method,
     take_rows,
 )
-from ._validation import check_enough_samples, validate_images
+from ._validation import check_enough_samples, check_memory, user_stacklevel, validate_images
 
 __all__ = [
     "IntrinsicDimension",
@@ -56,6 +59,8 @@ __all__ = [
 ]
 
 _NORMALIZATION_OFFSET = {"reference": 2, "textbook": 1}
+#: Fewest bootstrap replicates ``IntrinsicDimension`` accepts (0 skips the interval).
+MIN_BOOTSTRAP = 10
 
 
 def _check_distances(distances, min_columns):
@@ -300,15 +305,24 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         ``mean(1 / u_k)``.
     twonn_variant : {"pope", "facco"}, default="pope"
         TwoNN only; see :func:`twonn_dimension`.
-    neighbors : {"exact", "approximate", "auto"}, default="exact"
-        Exact kNN (the reference), pynndescent's approximate graph, or exact
-        below 100,000 points and approximate above.
+    neighbors : {"exact", "approximate", "auto", "precomputed"}, default="exact"
+        Exact kNN (the reference: the float64 brute-force answer, see
+        :ref:`neighbors`), pynndescent's approximate graph re-ranked exactly,
+        exact below 100,000 points and approximate above, or ``"precomputed"``:
+        ``X`` is then a square distance graph such as the output of
+        :func:`skintrinsic.kneighbors_graph` or of
+        :class:`sklearn.neighbors.KNeighborsTransformer` (``mode="distance"``),
+        with at least ``k`` neighbours per row, and ``transform`` takes the
+        graph of new samples against the fitted ones.
     duplicates : {"drop", "raise"}, default="drop"
         Exact duplicate samples have distance 0, which makes both estimators
         degenerate.  ``"drop"`` keeps one copy of each and warns with the
         count; ``"raise"`` raises a ValueError.
     n_bootstrap : int, default=200
-        Bootstrap replicates for ``confidence_interval_``; 0 skips it.
+        Bootstrap replicates for ``confidence_interval_``; 0 skips it.  At
+        least ``MIN_BOOTSTRAP`` (10) are needed, and fewer than
+        ``1 / tail`` (40 for the default 95 % level) warn that the interval's
+        ends are rough.
     confidence_level : float, default=0.95
         Coverage of the percentile bootstrap interval.
     device : str or torch.device, default="cpu"
@@ -326,7 +340,8 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         Intrinsic dimension of the fitted (distinct) samples.
     confidence_interval_ : ndarray of shape (2,)
         Percentile bootstrap interval for ``dimension_`` (NaN if
-        ``n_bootstrap=0``).  The points' neighbour statistics (``u_k`` or
+        ``n_bootstrap=0``), widened when needed so that it always contains
+        ``dimension_``.  The points' neighbour statistics (``u_k`` or
         ``mu``) are resampled with replacement and re-aggregated; the
         neighbour graph itself is not recomputed, since resampled duplicates
         would have distance 0.
@@ -387,11 +402,15 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         "twonn_variant": [StrOptions({"pope", "facco"})],
         "neighbors": [StrOptions({"exact", "approximate", "auto", "precomputed"})],
         "duplicates": [StrOptions({"drop", "raise"})],
-        "n_bootstrap": [Interval(Integral, 0, None, closed="left")],
+        # 0 skips the interval; below MIN_BOOTSTRAP replicates it would be meaningless
+        "n_bootstrap": [Options(Integral, {0}),
+                        Interval(Integral, MIN_BOOTSTRAP, None, closed="left")],
         "confidence_level": [Interval(Real, 0, 1, closed="neither")],
         "device": [str, torch.device],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        # 0 threads means nothing: refused here, before torch or numba see it
+        "n_jobs": [Interval(Integral, 1, None, closed="left"),
+                   Interval(Integral, None, -1, closed="right"), None],
         "verbose": ["verbose"],
     }
 
@@ -501,12 +520,27 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
     def _bootstrap(self, stat, rng):
         if self.n_bootstrap == 0:
             return np.full(2, np.nan)
+        tail = (1 - self.confidence_level) / 2
+        if self.n_bootstrap * tail < 1:
+            # fewer replicates than one per tail: the interval's ends are then the extreme
+            # replicates or interpolations between them, not the percentiles asked for
+            warnings.warn(
+                f"n_bootstrap={self.n_bootstrap} leaves less than one replicate in each "
+                f"{tail:.1%} tail of the {self.confidence_level:.0%} interval, so its ends are "
+                f"rough. Pass n_bootstrap >= {math.ceil(1 / tail)} (the default is 200).",
+                UserWarning, stacklevel=user_stacklevel())
         n = stat.size
+        # each replicate draws n indices at a time; all replicates are kept
+        check_memory(8.0 * (self.n_bootstrap + 2 * n), what=f"n_bootstrap={self.n_bootstrap}",
+                     fix="Pass a smaller n_bootstrap (the default is 200).")
         replicates = np.empty(self.n_bootstrap)
         for b in progress(range(self.n_bootstrap), verbose=self.verbose, desc="bootstrap"):
             replicates[b] = self._aggregate(stat[rng.randint(n, size=n)])
-        tail = (1 - self.confidence_level) / 2
-        return np.quantile(replicates, [tail, 1 - tail])
+        low, high = np.quantile(replicates, [tail, 1 - tail])
+        # a skewed or short run of replicates can leave the estimate just outside its
+        # percentile band; the documented interval always contains the estimate
+        estimate = self._aggregate(stat)
+        return np.array([min(low, estimate), max(high, estimate)])
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):

@@ -7,6 +7,8 @@ layer's point cloud.  With the default ``layers="penultimate"`` this is the
 paper's ``d_repr``; several layers give the profile over depth.
 """
 
+import inspect
+
 import numpy as np
 import pandas as pd
 import torch
@@ -132,7 +134,8 @@ class RepresentationDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     _parameter_constraints: dict = {
         "classifier": [HasMethods(["fit"]), torch.nn.Module],
         "layers": [str, list, tuple],
-        "estimator": [HasMethods(["fit"]), None],
+        # an unsupervised estimator with dimension_: fit(X) alone, as IntrinsicDimension
+        "estimator": [HasMethods(["fit", "transform"]), None],
         "prefit": ["boolean"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -261,6 +264,10 @@ class RepresentationDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         X_train = X_in[indices]
 
         base = _default_estimator() if self.estimator is None else self.estimator
+        needs_y = inspect.signature(base.fit).parameters.get("y")
+        if needs_y is not None and needs_y.default is inspect.Parameter.empty:
+            raise TypeError(f"estimator must measure a dimension from the features alone, as "
+                            f"IntrinsicDimension does; {type(base).__name__}.fit needs labels y.")
         self.estimators_ = {}
         rows = []
         for name in self.layers_:

@@ -14,6 +14,7 @@ losses and accuracies.
 """
 
 import inspect
+import math
 import numbers
 import warnings
 
@@ -30,11 +31,14 @@ from sklearn.utils._param_validation import (
 )
 
 from ._compute import progress, resolve_device
+from ._validation import as_array
 from .nets._hooks import eval_mode
 
 __all__ = ["RobustnessScorer", "robustness_curve"]
 
 METRICS = ("delta_loss", "delta_accuracy", "robust_accuracy")
+# epsilons beyond this many widths of the clipping range are refused: they change nothing
+_MAX_EPSILON_RANGES = 1e6
 
 
 def _foolbox():
@@ -91,8 +95,20 @@ class _Logits(torch.nn.Module):
             else:
                 return torch.stack([torch.zeros_like(out), out], dim=1)
         if self.probabilities:
-            return torch.log(out + torch.finfo(out.dtype).eps)
+            return torch.log(_check_probabilities(out) + torch.finfo(out.dtype).eps)
         return out
+
+
+def _check_probabilities(out):
+    """Probabilities must lie in [0, 1]: logits taken for them would give log of negatives."""
+    low, high = float(out.detach().min()), float(out.detach().max())
+    if not (low >= -1e-6 and high <= 1 + 1e-6):
+        raise ValueError(
+            f"The model's outputs lie in [{low:.3g}, {high:.3g}], so they are not probabilities; "
+            "they look like logits. Pass output='logits' (or 'auto' for a skorch net trained "
+            "with CrossEntropyLoss)."
+        )
+    return out
 
 
 def _unwrap(estimator, output):
@@ -153,11 +169,25 @@ def _encode_labels(y, classes, n):
     return np.fromiter((lookup[v] for v in y.tolist()), dtype=np.int64, count=n)
 
 
+def _check_label_range(labels, logits):
+    """Class indices must address one of the network's outputs."""
+    n_outputs = logits.shape[-1]
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= n_outputs:
+        raise ValueError(
+            f"y holds class indices in [{low}, {high}], but the network has {n_outputs} outputs "
+            f"(classes 0..{n_outputs - 1}). For a plain torch module y must hold class indices; "
+            "encode the labels (e.g. LabelEncoder) first."
+        )
+
+
 def _to_tensor(X, dtype):
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu()
     else:
-        X = np.asarray(X)
+        X = as_array(X, "X")
+        if X.dtype.kind not in "biuf":  # before torch, whose error would name numpy's object_
+            raise ValueError(f"X must be numeric, got dtype {X.dtype}.")
         # a read-only array (joblib hands its workers memory-mapped ones) would make torch warn
         # once per process that tensors cannot be read-only: copy it instead
         X = torch.as_tensor(X if X.flags.writeable else X.copy())
@@ -176,7 +206,17 @@ def _resolve_bounds(bounds, X):
     if isinstance(bounds, str):  # "data"
         lo, hi = float(X.min()), float(X.max())
     else:
-        lo, hi = (float(b) for b in bounds)
+        try:
+            lo, hi = (float(b) for b in bounds)
+        except (TypeError, ValueError):
+            raise ValueError(f"bounds must be 'data' or two numbers (low, high), got "
+                             f"{bounds!r}.") from None
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(
+                f"bounds=({lo:g}, {hi:g}) is not finite: an attack clips its images to the "
+                "bounds and scales epsilon by their width. Pass the data's finite range, e.g. "
+                "(0, 1), or bounds='data'."
+            )
         tol = 1e-6 * max(1.0, abs(lo), abs(hi))
         if float(X.min()) < lo - tol or float(X.max()) > hi + tol:
             raise ValueError(
@@ -231,7 +271,10 @@ def _attack_name(attack):
 
 def _curve(estimator, X, y, epsilons, params):
     """Clean and attacked loss and accuracy for each epsilon: the shared engine."""
-    epsilons = np.atleast_1d(np.asarray(epsilons, dtype=np.float64))
+    try:
+        epsilons = np.atleast_1d(np.asarray(epsilons, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"epsilons must be finite numbers >= 0, got {epsilons!r}.") from None
     if epsilons.ndim != 1 or epsilons.size == 0 or np.any(epsilons < 0) or not np.all(
             np.isfinite(epsilons)):
         raise ValueError(f"epsilons must be finite numbers >= 0, got {epsilons!r}.")
@@ -259,6 +302,14 @@ def _curve(estimator, X, y, epsilons, params):
     X = X.clamp(lo, hi)
     scale = (hi - lo) if params["epsilon_scale"] == "range" else 1.0
     eps_abs = [float(e) * scale for e in epsilons]
+    # an attack never leaves the bounds: a larger epsilon only overflows float32 in foolbox
+    too_big = [e for e, a in zip(epsilons, eps_abs) if not a <= _MAX_EPSILON_RANGES * (hi - lo)]
+    if too_big:
+        raise ValueError(
+            f"epsilon {too_big[0]!r} exceeds {_MAX_EPSILON_RANGES} times the clipping range "
+            f"({lo:g}, {hi:g}); an attack is clipped to that range, so pass an epsilon below "
+            f"{_MAX_EPSILON_RANGES:g} (epsilon_scale='range') or below "
+            f"{_MAX_EPSILON_RANGES * (hi - lo):g} (epsilon_scale='absolute').")
 
     fb = _foolbox()
     attack = _make_attack(params["attack"], params["norm"], params["steps"], params["rel_stepsize"])
@@ -289,6 +340,7 @@ def _curve(estimator, X, y, epsilons, params):
                 yb = labels[start:start + params["batch_size"]].to(device)
                 with torch.no_grad():
                     logits = net(xb)
+                    _check_label_range(yb, logits)
                     clean_loss += float(ce(logits, yb))
                     clean_correct += int((logits.argmax(1) == yb).sum())
                 # one epsilon at a time is what foolbox does inside a call with several, in

@@ -22,7 +22,9 @@ from scipy import stats
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import unique_labels, validate_numeric
 
 __all__ = ["ScalingLawRegressor", "scaling_study"]
 
@@ -244,7 +246,7 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
         self : ScalingLawRegressor
             The fitted regressor.
         """
-        X, y = validate_data(self, self._select(X), y, dtype=np.float64, y_numeric=True)
+        X, y = validate_numeric(self, self._select(X), y, dtype=np.float64, y_numeric=True)
         log_n_over_d, log_k = self._log_terms(X)
         if np.any(y <= 0):
             raise ValueError(
@@ -307,7 +309,7 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
     def _inputs(self, X):
         """The validated (N, d[, K_F]) columns of ``X`` as a float array (also used by plots)."""
         check_is_fitted(self)
-        return validate_data(self, self._select(X), dtype=np.float64, reset=False)
+        return validate_numeric(self, self._select(X), dtype=np.float64, reset=False)
 
     def predict_log(self, X):
         """Predicted ``log L`` for new (N, d[, K_F]).
@@ -531,10 +533,14 @@ def scaling_study(X, y, train_sizes, *, X_test=None, y_test=None, test_size=0.25
 
     X = np.asarray(X)
     y = np.asarray(y)
-    if X.shape[0] != y.shape[0]:
+    if X.ndim == 0 or y.ndim != 1 or X.shape[0] != y.shape[0]:
         raise ValueError(
-            f"X has {X.shape[0]} samples but y has {y.shape[0]}; pass one label per image."
+            f"X has {X.shape[0] if X.ndim else 0} samples but y has shape {y.shape}; pass one "
+            "label per image."
         )
+    if len(unique_labels(y)) < 2:
+        raise ValueError("y holds a single class; a study trains classifiers, which need two "
+                         "classes or more.")
     attacks = [attacks] if isinstance(attacks, str) else list(attacks)
     if not attacks or any(a not in ("fgsm", "pgd") for a in attacks):
         raise ValueError(f"attacks must be a non-empty list of 'fgsm' / 'pgd', got {attacks!r}.")
@@ -550,10 +556,14 @@ def scaling_study(X, y, train_sizes, *, X_test=None, y_test=None, test_size=0.25
         )
         X_test, y_test = X[held_out], y[held_out]
     else:
+        if y_test is None:
+            raise ValueError("X_test was given without y_test; pass them together, or neither.")
         X_test, y_test = np.asarray(X_test), np.asarray(y_test)
         pool = np.arange(X.shape[0])
-        if y_test is None or np.shape(X_test)[0] != np.shape(y_test)[0]:
-            raise ValueError("X_test and y_test must be given together, with one label per image.")
+        if X_test.ndim == 0 or y_test.ndim != 1 or X_test.shape[0] != y_test.shape[0]:
+            raise ValueError(
+                f"X_test and y_test must hold one label per image; got X_test of shape "
+                f"{X_test.shape} and y_test of shape {y_test.shape}.")
     sizes = [int(s) for s in np.atleast_1d(train_sizes)]
     if not sizes or min(sizes) < 2 or max(sizes) > pool.size:
         raise ValueError(

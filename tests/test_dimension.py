@@ -435,7 +435,7 @@ def test_input_is_never_modified(dtype):
     before = X.copy()
     for estimator in ("mle", "twonn"):
         with pytest.warns(UserWarning, match="Dropped 1"):
-            est = IntrinsicDimension(estimator=estimator, k=5, n_bootstrap=5).fit(X)
+            est = IntrinsicDimension(estimator=estimator, k=5, n_bootstrap=40).fit(X)
         est.transform(X)
         with pytest.warns(UserWarning):
             est.fit_transform(X)
@@ -583,8 +583,8 @@ def test_precomputed_graph_matches_the_exact_path(estimator, graph):
         G, GQ = kneighbors_graph(X, K), cdist(Q, X)
     else:
         G, GQ = cdist(X, X), cdist(Q, X)
-    exact = IntrinsicDimension(estimator, n_bootstrap=20, random_state=0).fit(X)
-    pre = IntrinsicDimension(estimator, neighbors="precomputed", n_bootstrap=20,
+    exact = IntrinsicDimension(estimator, n_bootstrap=40, random_state=0).fit(X)
+    pre = IntrinsicDimension(estimator, neighbors="precomputed", n_bootstrap=40,
                              random_state=0).fit(G)
     assert pre.dimension_ == pytest.approx(exact.dimension_, rel=1e-10)
     np.testing.assert_allclose(pre.confidence_interval_, exact.confidence_interval_, rtol=1e-10)

@@ -10,6 +10,8 @@ import http.server
 import os
 import re
 import socket
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,9 @@ def md5_of(path):
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     """/data/F serves file F; /truncated/F announces F's length but sends half of it;
-    /nolength/F sends half of F with no length header; anything else is a 404."""
+    /nolength/F sends half of F with no length header; /endless/F streams zeros without a
+    length; /huge/F announces 1 TB; /drip/F sends F one byte every 20 ms; anything else is
+    a 404."""
 
     def log_message(self, *args):
         pass
@@ -38,8 +42,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.server.requests.append(self.path)
         kind, _, name = self.path.lstrip("/").partition("/")
         path = self.server.root / name
-        if kind not in ("data", "truncated", "nolength") or not path.is_file():
+        if kind not in ("data", "truncated", "nolength", *_HOSTILE) or not path.is_file():
             self.send_error(404)
+            return
+        if kind in _HOSTILE:
+            _HOSTILE[kind](self, path.read_bytes())
             return
         body = path.read_bytes()
         self.send_response(200)
@@ -49,6 +56,45 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body if kind == "data" else body[: len(body) // 2])
         self.close_connection = True
+
+
+def _endless(handler, body):
+    handler.send_response(200)
+    handler.end_headers()
+    try:
+        for _ in range(2000):  # 128 MiB at most, should the client never stop
+            handler.wfile.write(bytes(1 << 16))
+    except OSError:  # the client hung up, as it should
+        pass
+    handler.close_connection = True
+
+
+def _huge(handler, body):
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(10**12))
+    handler.end_headers()
+    try:
+        handler.wfile.write(body)
+    except OSError:
+        pass
+    handler.close_connection = True
+
+
+def _drip(handler, body):
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    try:
+        for byte in body:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(0.02)
+    except OSError:
+        pass
+    handler.close_connection = True
+
+
+_HOSTILE = {"endless": _endless, "huge": _huge, "drip": _drip}
 
 
 @pytest.fixture(scope="module")
@@ -131,10 +177,19 @@ def test_registry_checksums_match_the_shared_files_and_readme(data_home, shared_
         assert official[0] in readme  # the README lists the official MNIST checksums
         assert md5_of(data_home / name) == official[0]
     pneumonia = _fetch.REGISTRY["pneumoniamnist.npz"]
-    # the official checksum (medmnist INFO) first, then the documented shared copy
-    assert pneumonia.md5 == ("28209eda62fecd6e6a2d98b1501bb15f", "f5b994ec7c2fe8bc81ae15cbab7c3df8")
-    assert md5_of(data_home / "pneumoniamnist.npz") == pneumonia.md5[1]
-    assert "388 normal" in pneumonia.notes[pneumonia.md5[1]]
+    # the official checksum (medmnist INFO) and nothing else: the library knows no other copy
+    assert pneumonia.md5 == ("28209eda62fecd6e6a2d98b1501bb15f",)
+
+
+def test_library_knows_nothing_of_the_test_data(data_home):
+    """No file of the package names the test data's folder or the checksum of its copies."""
+    package = Path(skintrinsic.__file__).parent
+    shared_md5 = md5_of(data_home / "pneumoniamnist.npz")
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        assert shared_md5 not in text, path
+        assert "shared/data" not in text and "shared data" not in text, path
+        assert str(data_home) not in text, path
 
 
 def test_registry_entries_are_well_formed():
@@ -179,23 +234,71 @@ def test_download_then_cached(server, tmp_path, monkeypatch, data_home):
     assert len(server.requests) == 2
 
 
-def test_download_medmnist_reports_which_copy(server, tmp_path, monkeypatch, shared_copy):
+def test_download_medmnist(server, tmp_path, monkeypatch, data_home):
+    # the served copy stands for the official file: the registry is told its checksum
+    served = md5_of(data_home / "pneumoniamnist.npz")
     point(monkeypatch, "pneumoniamnist.npz", f"{server.base}/data/pneumoniamnist.npz")
+    entry = _fetch.REGISTRY["pneumoniamnist.npz"]
+    monkeypatch.setitem(_fetch.REGISTRY, "pneumoniamnist.npz",
+                        dataclasses.replace(entry, md5=(served,)))
     data = load_medmnist("pneumoniamnist", split="val", data_home=tmp_path, verbose=1)
     assert data.data.shape == (524, 28, 28)
-    assert data.md5 == "f5b994ec7c2fe8bc81ae15cbab7c3df8" and "shared" in data.variant
+    assert data.md5 == served and data.variant == "official"
     assert_clean(tmp_path, "pneumoniamnist.npz")
+
+
+def test_unofficial_copy_by_name_says_how_to_read_it_by_path(data_home):
+    """A named dataset whose file is not the official one is refused, with the path to use."""
+    with pytest.raises(_fetch.ChecksumError) as info:
+        load_medmnist("pneumoniamnist", data_home=data_home, download_if_missing=False)
+    message = str(info.value)
+    path = str(data_home / "pneumoniamnist.npz")
+    assert "28209eda62fecd6e6a2d98b1501bb15f" in message  # the official checksum
+    assert md5_of(data_home / "pneumoniamnist.npz") in message  # and the one found
+    assert f"load_medmnist({path!r})" in message
+    data = load_medmnist(path, split="test")  # the advice works: read as it is, unverified
+    assert data.data.shape == (624, 28, 28) and data.md5 is None
+    assert data.variant == "unverified local file"
+
+
+def test_size_cap_stops_an_endless_or_oversized_download(server, tmp_path, monkeypatch):
+    cap = _fetch.REGISTRY[T10K_LABELS].max_bytes
+    assert 4542 < cap < 2 * 1024 * 1024  # the registry size with a margin, not unbounded
+    for route, symptom in (("endless", f"more than the {cap} bytes"),
+                           ("huge", "announces 1000000000000 bytes")):
+        point(monkeypatch, T10K_LABELS, f"{server.base}/{route}/{T10K_LABELS}")
+        with pytest.raises(OSError, match=symptom):
+            _fetch.fetch(T10K_LABELS, tmp_path)
+        assert_clean(tmp_path)
+
+
+def test_overall_deadline_stops_a_dripping_server(server, tmp_path, monkeypatch):
+    # each byte arrives well within the per-read timeout; only the overall deadline can stop it
+    monkeypatch.setattr(_fetch, "_MIN_RATE", 10**9)
+    point(monkeypatch, T10K_LABELS, f"{server.base}/drip/{T10K_LABELS}")
+    started = time.monotonic()
+    with pytest.raises(OSError, match="overall deadline passed"):
+        _fetch.download(_fetch.REGISTRY[T10K_LABELS], tmp_path / T10K_LABELS, timeout=0.5)
+    assert time.monotonic() - started < 30  # the whole drip would take 90 s
+    assert_clean(tmp_path)
+
+
+def test_a_failed_load_creates_no_data_folder(tmp_path):
+    home = tmp_path / "not" / "yet"
+    with pytest.raises(FileNotFoundError):
+        load_mnist(data_home=home, download_if_missing=False)
+    assert not (tmp_path / "not").exists()
 
 
 def test_checksum_mismatch(server, tmp_path, monkeypatch):
     # the server answers with another file than the one asked for
-    point(monkeypatch, T10K_LABELS, f"{server.base}/data/{T10K_IMAGES}")
+    point(monkeypatch, T10K_IMAGES, f"{server.base}/data/{T10K_LABELS}")
     with pytest.raises(OSError) as info:
-        _fetch.fetch(T10K_LABELS, tmp_path)
+        _fetch.fetch(T10K_IMAGES, tmp_path)
     message = str(info.value)
-    assert "checksum mismatch" in message and T10K_LABELS in message
-    assert "9fb629c4189551a2d022fa330f9573f3" in message  # what was received
-    assert "ec29112dd5afa0611ce80d1b7f02629c" in message  # what was expected
+    assert "checksum mismatch" in message and T10K_IMAGES in message
+    assert "ec29112dd5afa0611ce80d1b7f02629c" in message  # what was received
+    assert "9fb629c4189551a2d022fa330f9573f3" in message  # what was expected
     assert_clean(tmp_path)
 
 
@@ -236,12 +339,14 @@ def test_http_error_then_mirror(server, tmp_path, monkeypatch):
 
 def test_every_failure_is_listed(server, tmp_path, monkeypatch, closed_port):
     urls = (f"http://127.0.0.1:{closed_port}/{T10K_LABELS}",
-            f"{server.base}/truncated/{T10K_LABELS}", f"{server.base}/data/{T10K_IMAGES}")
+            f"{server.base}/truncated/{T10K_LABELS}", f"{server.base}/data/{T10K_IMAGES}",
+            f"{server.base}/endless/{T10K_LABELS}")
     point(monkeypatch, T10K_LABELS, *urls)
     with pytest.raises(OSError) as info:
         _fetch.fetch(T10K_LABELS, tmp_path)
     lines = str(info.value).splitlines()
-    for url, symptom in zip(urls, ("no connection", "truncated", "checksum mismatch")):
+    for url, symptom in zip(urls, ("no connection", "truncated", "announces 1648877 bytes",
+                                   "more than the")):
         assert any(url in line and symptom in line for line in lines)
     assert_clean(tmp_path)
 
@@ -303,6 +408,6 @@ def test_change_after_verification_is_detected(tmp_path, data_home):
     _fetch.fetch(T10K_LABELS, tmp_path, download_if_missing=False)
     before = path.stat().st_mtime_ns
     corrupt(path)  # same size, same inode
-    os.utime(path, ns=(before + 10**9, before + 10**9))  # as any later write would
+    os.utime(path, ns=(before, before))  # and even the same modification time
     with pytest.raises(OSError, match="corrupted"):
         _fetch.fetch(T10K_LABELS, tmp_path, download_if_missing=False)

@@ -40,6 +40,8 @@ CASES = [
     (60, 3, 59, 1.0, 0.0),
     (300, 50, 10, 1e-3, 1e4),
     (250, 8, 7, 1.0, 1e6),
+    # more features than one GEMM chunk sums: partial products added chunk by chunk
+    (150, 9000, 6, 1.0, 3.0),
 ]
 
 
@@ -315,5 +317,43 @@ def test_duplicate_warning_points_at_the_users_line():
     X[5] = X[3]
     for method in ("fit", "fit_transform"):
         with pytest.warns(UserWarning, match="Dropped 1 exact duplicate") as record:
-            getattr(IntrinsicDimension(k=5, n_bootstrap=5), method)(X)
+            getattr(IntrinsicDimension(k=5, n_bootstrap=40), method)(X)
         assert record[0].filename == __file__, method
+
+
+def test_float64_re_search_when_the_candidates_are_nearly_every_point():
+    # m = k + 4 = n - 2: in the float64 re-search the row itself holds a slot, so two points
+    # are left out of the candidates and must still be ruled out (or searched) properly
+    rng = np.random.default_rng(14)
+    X = np.vstack([rng.standard_normal((5, 8)), 1e3 + 1e-4 * rng.standard_normal((25, 8))])
+    stats = {}
+    got = kneighbors(X, 24, stats=stats)
+    assert stats["float64"] > 0
+    dist, idx = brute_knn(X, 24)
+    np.testing.assert_array_equal(got.indices, idx)
+    np.testing.assert_allclose(got.distances, dist, rtol=1e-12)
+
+
+def test_the_device_merge_keeps_the_same_running_sets_as_the_compiled_one():
+    # CUDA runs merge tiles with torch's top-k; the CPU with a compiled insertion pass
+    import torch
+
+    rng = np.random.default_rng(15)
+    vals = {name: torch.full((50, 6), float("inf")) for name in ("kernel", "torch")}
+    cand = {name: torch.full((50, 6), -1, dtype=torch.int64) for name in ("kernel", "torch")}
+    # distinct values throughout: the two merges may order equal values differently
+    values = rng.permutation(3 * 30 * 40).reshape(3, 30, 40).astype(np.float32)
+    for t, offset in enumerate((0, 40, 80)):
+        tile = torch.from_numpy(values[t])
+        engine._merge_candidates(vals["kernel"], cand["kernel"], slice(10, 40), tile.clone(),
+                                 offset, 6)
+        engine._merge_candidates_torch(vals["torch"], cand["torch"], slice(10, 40), tile,
+                                       offset, 6)
+    torch.testing.assert_close(vals["kernel"], vals["torch"])
+    torch.testing.assert_close(cand["kernel"], cand["torch"])
+    assert torch.all(vals["kernel"][:10] == float("inf"))
+
+
+def test_values_too_small_for_float64_distances_are_refused_before_any_work():
+    with pytest.raises(ValueError, match="leave float64's range.*Rescale X"):
+        kneighbors(np.eye(5) * 1e-310, 2)

@@ -34,8 +34,8 @@ def upsampled_rgb(images, size=224, seed=0):
 
 @pytest.fixture(scope="module")
 def xrays_224(data_home):
-    images, labels = load_medmnist("pneumoniamnist", data_home=data_home, return_X_y=True,
-                                   download_if_missing=False)
+    # the test copy is not the official file: read by path, without a checksum
+    images, labels = load_medmnist(data_home / "pneumoniamnist.npz", return_X_y=True)
     rng = np.random.default_rng(0)
     rows = np.concatenate([rng.choice(np.flatnonzero(labels == c), 150, replace=False)
                            for c in (0, 1)])
@@ -125,3 +125,19 @@ def test_fits_on_float32_images_hold_less_than_half_of_x_extra(xrays_224, tmp_pa
     assert report["numpy_peak"] < 0.25 * report["nbytes"], report
     # everything, torch's buffers included
     assert report["rss_peak"] < 0.5 * report["nbytes"], report
+
+
+@pytest.mark.slow
+def test_approximate_search_at_224_projects_then_reranks_exactly(xrays_224):
+    # above 4096 features the graph is built on 64 principal components, then re-ranked in full D
+    X, _ = xrays_224
+    exact = kneighbors(X, K)
+    approx = kneighbors(X, K, method="approximate", random_state=0)
+    recall = np.mean([np.intersect1d(a, e).size / K
+                      for a, e in zip(approx.indices, exact.indices)])
+    assert recall > 0.99
+    d_exact = mle_dimension(mle_inverse_estimates(exact.distances))
+    d_approx = mle_dimension(mle_inverse_estimates(approx.distances))
+    assert abs(d_approx / d_exact - 1) < 0.005
+    same = np.all(approx.indices == exact.indices, axis=1)
+    np.testing.assert_allclose(approx.distances[same], exact.distances[same], rtol=1e-12)

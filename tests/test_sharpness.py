@@ -529,3 +529,9 @@ def test_float32_input_is_not_copied_to_float64():
     X = rng.uniform(0, 255, size=(200, 64)).astype(np.float32)
     ks = LabelSharpness().fit(X, np.arange(200) % 2)
     assert ks._fit_X.dtype == np.float32 and np.shares_memory(ks._fit_X, X)
+
+
+def test_a_ratio_beyond_float64_is_refused_not_returned_as_inf():
+    X = np.array([[0.0, 0.0], [2.0**-1020, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    with pytest.raises(ValueError, match="overflows float64. Rescale X"):
+        LabelSharpness().fit(X, [0, 1, 0, 1])

@@ -17,6 +17,7 @@ import hashlib
 import http.client
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -25,6 +26,7 @@ from pathlib import Path
 ENV_DATA_HOME = "SKINTRINSIC_DATA_HOME"
 _DEFAULT_DATA_HOME = "~/skintrinsic_data"
 _TIMEOUT = 60  # seconds without data before a download is given up
+_MIN_RATE = 20_000  # bytes per second: the slowest transfer the overall deadline allows
 _CHUNK = 1 << 20
 
 
@@ -34,28 +36,27 @@ class RemoteFile:
 
     ``md5`` lists every checksum accepted for the file, the official one first.  ``urls``
     are tried in order; a download from any of them must match one of the checksums.
-    ``notes`` maps a non-official accepted checksum to what that copy is.
+    ``max_bytes`` caps a download: no more is read from a server.
     """
 
     filename: str
     urls: tuple
     md5: tuple
-    notes: dict = dataclasses.field(default_factory=dict)
+    max_bytes: int
 
 
 # MNIST: the official page is Yann LeCun's; the two mirrors are the ones PyTorch and
-# TensorFlow download from.  The checksums are those of the official files (the same four
-# that the data README lists for the shared test-set copy).
+# TensorFlow download from.  The checksums and sizes are those of the official files.
 _MNIST_MIRRORS = (
     "http://yann.lecun.com/exdb/mnist/",
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
-_MNIST_MD5 = {
-    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+_MNIST_MD5 = {  # name -> (md5, size in bytes)
+    "train-images-idx3-ubyte.gz": ("f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422),
+    "train-labels-idx1-ubyte.gz": ("d53e105ee54ea40749a09fcbcd1e9432", 28881),
+    "t10k-images-idx3-ubyte.gz": ("9fb629c4189551a2d022fa330f9573f3", 1648877),
+    "t10k-labels-idx1-ubyte.gz": ("ec29112dd5afa0611ce80d1b7f02629c", 4542),
 }
 
 # MedMNIST v3 (MedMNIST+), Zenodo record 10519652: URL pattern and md5 of every 2D file as
@@ -90,26 +91,35 @@ _MEDMNIST_MD5 = {
                     "ded0c5fa01a95dc4978b956f613e9b8e", "b354719e553fbbb2513d5533f52a4cb1"),
 }
 
-# The copy of PneumoniaMNIST in the project's shared data folder is not the official file:
-# its train split holds 388 normal and 3494 pneumonia images (3882 in all) where the official
-# one holds 1214 and 3494 (4708); val and test match the official splits.  It is accepted so
-# that the tests, examples and benchmarks can read it, and loaders report which one they read.
-SHARED_PNEUMONIAMNIST_MD5 = "f5b994ec7c2fe8bc81ae15cbab7c3df8"
-_SHARED_PNEUMONIAMNIST_NOTE = (
-    "the skintrinsic shared-data copy of PneumoniaMNIST: its train split has 388 normal and "
-    "3494 pneumonia images (official: 1214 and 3494); val and test are the official splits")
+# name -> (images in all three splits, channels, label columns), from the same INFO dict: a
+# download may not exceed the uncompressed size of its arrays (plus a margin)
+_MEDMNIST_COUNTS = {
+    "pathmnist": (107180, 3, 1), "chestmnist": (112120, 1, 14), "dermamnist": (10015, 3, 1),
+    "octmnist": (109309, 1, 1), "pneumoniamnist": (5856, 1, 1), "retinamnist": (1600, 3, 1),
+    "breastmnist": (780, 1, 1), "bloodmnist": (17092, 3, 1), "tissuemnist": (236386, 1, 1),
+    "organamnist": (58830, 1, 1), "organcmnist": (23583, 1, 1), "organsmnist": (25211, 1, 1),
+}
+# a download may exceed the registry's size by this factor (plus _SIZE_SLACK) and no more
+_SIZE_MARGIN = 1.25
+_SIZE_SLACK = 1 << 20
+
+
+def _cap(n_bytes):
+    return int(n_bytes * _SIZE_MARGIN) + _SIZE_SLACK
 
 
 # The RGB natural datasets of Konz & Mazurowski: CIFAR-10's binary version (never the pickled
 # one) from its authors' page, and SVHN's cropped digits as MATLAB files; the md5s are the ones
-# the CIFAR page publishes and the ones torchvision checks for SVHN.
+# the CIFAR page publishes and the ones torchvision checks for SVHN.  The sizes bound the
+# download (the CIFAR-10 tarball is 170,052,171 bytes; the SVHN files hold 73,257 and 26,032
+# uint8 images of 32x32x3 plus MATLAB's headers).
 _NATURAL = {
     "cifar-10-binary.tar.gz": ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
-                               "c32a1d4ab5d03f1284b67883e8d87530"),
+                               "c32a1d4ab5d03f1284b67883e8d87530", 170_052_171),
     "svhn-train_32x32.mat": ("http://ufldl.stanford.edu/housenumbers/train_32x32.mat",
-                             "e26dedcc434d2e4c54c9b2d4a06d8373"),
+                             "e26dedcc434d2e4c54c9b2d4a06d8373", 73_257 * (3072 + 8)),
     "svhn-test_32x32.mat": ("http://ufldl.stanford.edu/housenumbers/test_32x32.mat",
-                            "eb5a983be6a315427106f1b164d9cef3"),
+                            "eb5a983be6a315427106f1b164d9cef3", 26_032 * (3072 + 8)),
 }
 
 
@@ -120,21 +130,19 @@ def medmnist_filename(name, size=28):
 
 def _build_registry():
     registry = {}
-    for official, md5 in _MNIST_MD5.items():
+    for official, (md5, n_bytes) in _MNIST_MD5.items():
         filename = "mnist-" + official
         registry[filename] = RemoteFile(filename, tuple(m + official for m in _MNIST_MIRRORS),
-                                        (md5,))
+                                        (md5,), _cap(n_bytes))
     for name, md5s in _MEDMNIST_MD5.items():
+        n_images, channels, label_columns = _MEDMNIST_COUNTS[name]
         for size, md5 in zip(_MEDMNIST_SIZES, md5s):
             filename = medmnist_filename(name, size)
+            raw = n_images * (channels * size * size + label_columns)
             registry[filename] = RemoteFile(
-                filename, (_MEDMNIST_URL.format(stem=filename[:-4]),), (md5,))
-    for filename, (url, md5) in _NATURAL.items():
-        registry[filename] = RemoteFile(filename, (url,), (md5,))
-    shared = registry["pneumoniamnist.npz"]
-    registry["pneumoniamnist.npz"] = dataclasses.replace(
-        shared, md5=shared.md5 + (SHARED_PNEUMONIAMNIST_MD5,),
-        notes={SHARED_PNEUMONIAMNIST_MD5: _SHARED_PNEUMONIAMNIST_NOTE})
+                filename, (_MEDMNIST_URL.format(stem=filename[:-4]),), (md5,), _cap(raw))
+    for filename, (url, md5, n_bytes) in _NATURAL.items():
+        registry[filename] = RemoteFile(filename, (url,), (md5,), _cap(n_bytes))
     return registry
 
 
@@ -148,7 +156,7 @@ def default_data_home():
     Unlike :func:`get_data_home` it creates nothing, so a caller can ask whether data are
     there without leaving an empty folder behind.
     """
-    return Path(os.environ.get(ENV_DATA_HOME) or _DEFAULT_DATA_HOME).expanduser()
+    return data_home_path(None)
 
 
 def get_data_home(data_home=None):
@@ -182,11 +190,7 @@ def get_data_home(data_home=None):
     ...     print(home.name, home.is_dir())
     data True
     """
-    path = default_data_home() if data_home is None else Path(os.fspath(data_home)).expanduser()
-    if path.exists() and not path.is_dir():
-        raise NotADirectoryError(
-            f"data_home {path} exists but is not a folder. Pass data_home= (or set "
-            f"${ENV_DATA_HOME}) to a folder.")
+    path = data_home_path(data_home)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -196,24 +200,49 @@ def get_data_home(data_home=None):
     return path
 
 
-# path -> (size, mtime_ns, inode, md5): a verified file is hashed again only if it changed
+def data_home_path(data_home=None):
+    """The folder :func:`get_data_home` means, without creating it."""
+    if data_home is None:
+        data_home = os.environ.get(ENV_DATA_HOME) or _DEFAULT_DATA_HOME
+    if not isinstance(data_home, (str, os.PathLike)):
+        raise TypeError(f"data_home must be a folder path (str or path-like), got "
+                        f"{type(data_home).__name__}.")
+    path = Path(os.fspath(data_home)).expanduser()
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(
+            f"data_home {path} exists but is not a folder. Pass data_home= (or set "
+            f"${ENV_DATA_HOME}) to a folder.")
+    return path
+
+
+# path -> (size, mtime_ns, ctime_ns, inode, md5): a verified file is hashed again only if it
+# changed.  The status-change time is part of the key because an edit can restore the size and
+# the modification time (os.utime), but every write or utime call moves st_ctime.
 _VERIFIED = {}
 
 
 def file_md5(path):
-    """md5 hex digest of ``path``, memoized on its size, modification time and inode."""
+    """md5 hex digest of ``path``, memoized on its size, modification and change times, inode."""
     path = Path(path)
     stat = path.stat()
-    key = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    key = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
     cached = _VERIFIED.get(str(path))
-    if cached is not None and cached[:3] == key:
-        return cached[3]
+    if cached is not None and cached[:-1] == key:
+        return cached[-1]
     digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     _VERIFIED[str(path)] = (*key, digest.hexdigest())
     return digest.hexdigest()
+
+
+class ChecksumError(OSError):
+    """A file in the data folder is not the registered one: ``problem`` says how, at ``path``."""
+
+    def __init__(self, message, *, path, problem):
+        super().__init__(message)
+        self.path, self.problem = path, problem
 
 
 def _expected(remote):
@@ -234,7 +263,7 @@ def fetch(filename, data_home=None, *, download_if_missing=True, verbose=0):
         The checksum of the file read, one of ``REGISTRY[filename].md5``.
     """
     remote = REGISTRY[filename]
-    home = get_data_home(data_home)
+    home = data_home_path(data_home)  # created only when a file must be downloaded into it
     path = home / filename
     problem = None
     if path.exists():
@@ -243,10 +272,14 @@ def fetch(filename, data_home=None, *, download_if_missing=True, verbose=0):
             return path, md5
         problem = (f"{path} is corrupted or is not the expected file: its md5 is {md5}, "
                    f"expected {_expected(remote)}.")
+        by_path = ("" if not filename.endswith(".npz") else
+                   f" To read this copy as it is, without a checksum, pass its path: "
+                   f"load_medmnist({str(path)!r}).")
         if not download_if_missing:
-            raise OSError(
+            raise ChecksumError(
                 f"{problem} Delete it and call again with download_if_missing=True to download "
-                f"a fresh copy from {remote.urls[0]}, or replace it with a good copy.")
+                f"a fresh copy from {remote.urls[0]}, or replace it with a good copy.{by_path}",
+                path=path, problem=problem)
         warnings.warn(f"{problem} Downloading a fresh copy to replace it.", UserWarning,
                       stacklevel=3)
     elif not download_if_missing:
@@ -254,12 +287,14 @@ def fetch(filename, data_home=None, *, download_if_missing=True, verbose=0):
             f"{filename} was not found in {home}. Point data_home= (or ${ENV_DATA_HOME}) at "
             f"the folder that holds it, or pass download_if_missing=True to download it from "
             f"{remote.urls[0]}.")
+    get_data_home(home)
     try:
         md5 = download(remote, path, verbose=verbose)
     except OSError as exc:
         if problem is not None:
-            raise OSError(f"{problem} Downloading a replacement failed too; the file was left "
-                          f"as it was.\n{exc}") from exc
+            raise ChecksumError(f"{problem} Downloading a replacement failed too; the file was "
+                                f"left as it was.{by_path}\n{exc}", path=path,
+                                problem=problem) from exc
         raise
     return path, md5
 
@@ -271,13 +306,20 @@ class _Failed(Exception):
 def download(remote, target, *, timeout=_TIMEOUT, verbose=0):
     """Download ``remote`` to ``target``: first URL that delivers a file with an accepted md5.
 
+    ``timeout`` bounds each wait for data; each URL also gets an overall deadline of
+    ``timeout`` plus the time ``remote.max_bytes`` takes at ``_MIN_RATE`` bytes per second, so a
+    server that trickles data cannot hold the download forever.  No URL may deliver more than
+    ``remote.max_bytes``.
+
     Raises OSError listing every URL tried and why it failed; nothing is left behind.
     """
     target = Path(target)
     failures = []
     for url in remote.urls:
         try:
-            md5 = _download_one(url, remote, target, timeout=timeout, verbose=verbose)
+            md5 = _download_one(url, remote, target, timeout=timeout, verbose=verbose,
+                                deadline=time.monotonic() + timeout
+                                + remote.max_bytes / _MIN_RATE)
         except _Failed as exc:
             failures.append(f"  - {url}: {exc}")
             continue
@@ -290,7 +332,7 @@ def download(remote, target, *, timeout=_TIMEOUT, verbose=0):
         f"{target.parent}.")
 
 
-def _download_one(url, remote, target, *, timeout, verbose):
+def _download_one(url, remote, target, *, timeout, verbose, deadline):
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{remote.filename}.", suffix=".part",
                                    dir=target.parent)
@@ -307,17 +349,28 @@ def _download_one(url, remote, target, *, timeout, verbose):
                 with urllib.request.urlopen(request, timeout=timeout) as response:
                     length = response.headers.get("Content-Length")
                     length = int(length) if length and length.isdigit() else None
+                    if length is not None and length > remote.max_bytes:
+                        raise _Failed(f"the server announces {length} bytes, more than the "
+                                      f"{remote.max_bytes} a genuine {remote.filename} can take")
                     total = None if length is None else -(-length // _CHUNK)
-                    chunks = iter(lambda: response.read(_CHUNK), b"")
+                    # read1: whatever has arrived, so that the deadline is checked between
+                    # the reads of a slow server (read would wait for a whole chunk)
+                    chunks = iter(lambda: response.read1(_CHUNK), b"")
                     if verbose:
                         from .._compute import progress  # imports torch: only when shown
 
                         chunks = progress(chunks, verbose=verbose, total=total,
                                           desc=f"downloading {remote.filename}")
                     for chunk in chunks:
+                        received += len(chunk)
+                        if received > remote.max_bytes:
+                            raise _Failed(f"the server sent more than the {remote.max_bytes} "
+                                          f"bytes a genuine {remote.filename} can take")
+                        if time.monotonic() > deadline:
+                            raise _Failed(f"the overall deadline passed after {received} bytes "
+                                          "(the server sends too slowly)")
                         out.write(chunk)
                         digest.update(chunk)
-                        received += len(chunk)
             except urllib.error.HTTPError as exc:
                 raise _Failed(f"HTTP error {exc.code} ({exc.reason})") from exc
             except urllib.error.URLError as exc:

@@ -1,8 +1,13 @@
 """Point clouds of known intrinsic dimension, the oracles for every dimension estimator."""
 
+import math
+import numbers
+
 import numpy as np
 from scipy.stats import ortho_group
 from sklearn.utils import check_random_state
+
+from .._validation import check_memory, is_integer
 
 
 def _embed(Z, ambient_dim, rng):
@@ -20,11 +25,18 @@ def _embed(Z, ambient_dim, rng):
     return Z @ basis.T
 
 
-def _check(n_samples, dimension):
-    if n_samples < 1 or dimension < 1:
-        raise ValueError(
-            f"n_samples and dimension must be >= 1, got n_samples={n_samples}, dimension={dimension}."
-        )
+def _check(n_samples, dimension, ambient_dim, coordinates):
+    """Positive ints, and an output (with its work copies) that fits in memory."""
+    for name, value in (("n_samples", n_samples), ("dimension", dimension),
+                        ("ambient_dim", ambient_dim)):
+        if name == "ambient_dim" and value is None:
+            continue
+        if not is_integer(value) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+    width = max(coordinates, ambient_dim or 0)
+    check_memory(3 * 8 * n_samples * width,
+                 what=f"{n_samples} samples of {width} coordinates",
+                 fix="Pass a smaller n_samples or ambient_dim.")
 
 
 def make_hypercube(n_samples, dimension, ambient_dim=None, *, random_state=None):
@@ -49,7 +61,7 @@ def make_hypercube(n_samples, dimension, ambient_dim=None, *, random_state=None)
     >>> make_hypercube(100, 3, 10, random_state=0).shape
     (100, 10)
     """
-    _check(n_samples, dimension)
+    _check(n_samples, dimension, ambient_dim, dimension)
     rng = check_random_state(random_state)
     Z = rng.uniform(size=(n_samples, dimension))
     return _embed(Z, ambient_dim or dimension, rng)
@@ -79,7 +91,7 @@ def make_sphere(n_samples, dimension, ambient_dim=None, *, random_state=None):
     >>> np.allclose(np.linalg.norm(X, axis=1), 1)
     True
     """
-    _check(n_samples, dimension)
+    _check(n_samples, dimension, ambient_dim, dimension + 1 if is_integer(dimension) else 1)
     rng = check_random_state(random_state)
     Z = rng.standard_normal((n_samples, dimension + 1))
     Z /= np.linalg.norm(Z, axis=1, keepdims=True)
@@ -110,7 +122,10 @@ def make_linear_manifold(n_samples, dimension, ambient_dim, *, noise=0.0, random
     >>> int(np.linalg.matrix_rank(X))
     3
     """
-    _check(n_samples, dimension)
+    _check(n_samples, dimension, ambient_dim, dimension)
+    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) \
+            or not 0 <= noise < math.inf:
+        raise ValueError(f"noise must be a finite standard deviation >= 0, got {noise!r}.")
     rng = check_random_state(random_state)
     X = _embed(rng.standard_normal((n_samples, dimension)), ambient_dim, rng)
     if noise:

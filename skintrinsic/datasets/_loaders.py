@@ -10,14 +10,18 @@ registry in :mod:`._fetch` before they are read.
 """
 
 import gzip
+import math
 import numbers
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-from ._fetch import REGISTRY, fetch, get_data_home, medmnist_filename
+from .._validation import as_array, check_memory, unique_labels
+from ._fetch import fetch, medmnist_filename
 
 __all__ = ["load_mnist", "load_medmnist", "load_image_folder", "binary_task"]
 
@@ -77,12 +81,6 @@ def _finish(bunch, return_X_y):
     return (bunch.data, bunch.target) if return_X_y else bunch
 
 
-def _file_info(path, md5):
-    """What a verified file is: the official copy or a documented other one."""
-    remote = REGISTRY[path.name]
-    return remote.notes.get(md5, "official")
-
-
 # --------------------------------------------------------------------------------------- MNIST
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -97,21 +95,53 @@ def _open_idx(path):
 
 def _read_idx(path, magic, n_dims):
     """Read one IDX file, gzipped or plain: a big-endian header (magic, dims) then uint8 values."""
-    with _open_idx(path) as f:
-        header = f.read(4 * (1 + n_dims))
-        if len(header) < 4 * (1 + n_dims):
-            raise ValueError(f"{path} is too short to be an IDX file.")
-        values = np.frombuffer(header, dtype=">u4")
-        if values[0] != magic:
-            raise ValueError(f"{path} is not an IDX file of the expected kind: magic number "
-                             f"{int(values[0])}, expected {magic}.")
-        shape = tuple(int(v) for v in values[1:])
-        out = np.empty(shape, dtype=np.uint8)
-        # read straight into the result: no second copy of the 47 MB train images
-        n_read = f.readinto(memoryview(out).cast("B"))
-        if n_read != out.size or f.read(1):
-            raise ValueError(f"{path} does not hold the {out.size} values its header announces.")
+    try:
+        with _open_idx(path) as f:
+            header = f.read(4 * (1 + n_dims))
+            if len(header) < 4 * (1 + n_dims):
+                raise ValueError(f"{path} is too short to be an IDX file.")
+            values = np.frombuffer(header, dtype=">u4")
+            if values[0] != magic:
+                raise ValueError(f"{path} is not an IDX file of the expected kind: magic number "
+                                 f"{int(values[0])}, expected {magic}.")
+            shape = tuple(int(v) for v in values[1:])
+            _check_idx_size(path, shape, gzipped=isinstance(f, gzip.GzipFile))
+            out = np.empty(shape, dtype=np.uint8)
+            n_read = _read_into(f, memoryview(out).cast("B"))
+            if n_read != out.size or f.read(1):
+                raise ValueError(f"{path} does not hold the {out.size} values its header "
+                                 "announces; it is truncated or not an IDX file.")
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ValueError(f"{path} is truncated or corrupted ({type(exc).__name__}: {exc}); "
+                         "download it again or replace it with a good copy.") from None
     return out
+
+
+def _read_into(f, view, chunk=1 << 20):
+    """Fill ``view`` from ``f`` in chunks: gzip's readinto would first build a copy of all."""
+    filled = 0
+    while filled < len(view):
+        n = f.readinto(view[filled:filled + chunk])
+        if not n:
+            break
+        filled += n
+    return filled
+
+
+# deflate stores at most about 1032 bytes per compressed byte
+_MAX_GZIP_RATIO = 1032
+
+
+def _check_idx_size(path, shape, *, gzipped):
+    """Refuse a header that announces more values than the file or the memory can hold."""
+    announced = math.prod(shape)
+    size = os.path.getsize(path)
+    most = size * _MAX_GZIP_RATIO if gzipped else size - 4 * (1 + len(shape))
+    if announced > most:
+        raise ValueError(f"the header of {path} announces {shape} = {announced} values, more than "
+                         f"its {size} bytes can hold; the file is truncated or corrupted.")
+    check_memory(announced, what=f"reading {path} ({shape} values)",
+                 fix="Read a smaller file, or free memory.")
 
 
 def load_mnist(subset="test", *, data_home=None, download_if_missing=True, return_X_y=False,
@@ -126,8 +156,7 @@ def load_mnist(subset="test", *, data_home=None, download_if_missing=True, retur
     ----------
     subset : {"test", "train", "all"}, default="test"
         The 10000-image test set (t10k), the 60000-image train set, or both (train first).
-        The default is the test set because it is the copy the project's shared data folder
-        holds; the train files are used when present or downloaded.
+        The default is the test set, the smaller download (1.6 MB).
     data_home : str or path-like, default=None
         Folder of the data files; ``None`` means ``$SKINTRINSIC_DATA_HOME`` or
         ``~/skintrinsic_data`` (see :func:`get_data_home`).
@@ -197,13 +226,30 @@ def _medmnist_arrays(npz, split, path):
     elif images.ndim != 3:
         raise ValueError(f"{path}: {keys[0]} has shape {images.shape}; expected (n, H, W) or "
                          "(n, H, W, C).")
-    labels = np.asarray(labels, dtype=np.int64)
+    labels = _integer_labels(labels, f"{path}: {keys[1]}")
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if len(labels) != len(images):
         raise ValueError(f"{path}: {keys[0]} holds {len(images)} images but {keys[1]} "
                          f"{len(labels)} labels.")
     return images, labels
+
+
+def _integer_labels(labels, where):
+    """Class indices as int64; float, NaN or text labels are refused rather than truncated."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "iub":
+        return labels.astype(np.int64)
+    if labels.dtype.kind == "f":
+        finite = np.isfinite(labels)
+        if finite.all() and np.array_equal(labels, np.round(labels)) \
+                and np.abs(labels).max(initial=0) < 2**62:
+            return labels.astype(np.int64)
+        bad = labels[~finite | (np.round(np.where(finite, labels, 0)) != labels)]
+        raise ValueError(f"{where} must hold integer class indices; it holds non-integer values "
+                         f"such as {bad[:3].tolist()}. Fix the labels in the file.")
+    raise ValueError(f"{where} must hold integer class indices; got dtype {labels.dtype}. Store "
+                     "the labels as integers.")
 
 
 def load_medmnist(name="pneumoniamnist", *, split="train", size=28, data_home=None,
@@ -245,12 +291,11 @@ def load_medmnist(name="pneumoniamnist", *, split="train", size=28, data_home=No
 
     Notes
     -----
-    Each file is checked against the md5 listed by the official ``medmnist`` package
-    (``INFO``, version 3.0.2).  For ``pneumoniamnist.npz`` one more checksum is accepted:
-    ``f5b994ec7c2fe8bc81ae15cbab7c3df8``, the copy in the project's shared data folder,
-    whose train split holds 388 normal and 3494 pneumonia images where the official one
-    holds 1214 and 3494 (val and test are the official splits).  ``variant`` says which
-    copy was read: ``"official"`` or a description of the other copy.
+    A dataset named by ``name`` is checked against the md5 listed by the official
+    ``medmnist`` package (``INFO``, version 3.0.2); ``variant`` is then ``"official"``.
+    Any other copy of a MedMNIST file (an older release, a subset of your own) is read
+    by passing its path as ``name``, without a checksum; ``variant`` is then
+    ``"unverified local file"``.
 
     Examples
     --------
@@ -265,7 +310,7 @@ def load_medmnist(name="pneumoniamnist", *, split="train", size=28, data_home=No
     if key in _MEDMNIST_INFO:
         path, md5 = fetch(medmnist_filename(key, size), data_home,
                           download_if_missing=download_if_missing, verbose=verbose)
-        variant = _file_info(path, md5)
+        variant = "official"
         target_names, task, licence = _MEDMNIST_INFO[key]
         target_names = np.array(target_names)
         descr = (f"{key} (MedMNIST v3, Yang et al. 2023), {size}x{size} pixels, task: {task}, "
@@ -281,8 +326,17 @@ def load_medmnist(name="pneumoniamnist", *, split="train", size=28, data_home=No
         raise ValueError(f"unknown MedMNIST dataset {name!r}; known 2D datasets: "
                          f"{', '.join(sorted(_MEDMNIST_INFO))}, or pass the path of a .npz file.")
     splits = _MEDMNIST_SPLITS if split == "all" else (split,)
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = [_medmnist_arrays(npz, s, path) for s in splits]
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = [_medmnist_arrays(npz, s, path) for s in splits]
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ValueError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc}); "
+                         "it is truncated or corrupted. Download it again or replace it.") from None
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc) and "pickled" not in str(exc):
+            raise
+        raise ValueError(f"{path} holds pickled objects, which are never loaded; a MedMNIST "
+                         ".npz holds plain numeric arrays.") from None
     data = np.concatenate([a[0] for a in arrays]) if len(arrays) > 1 else arrays[0][0]
     target = np.concatenate([a[1] for a in arrays]) if len(arrays) > 1 else arrays[0][1]
     bunch = Bunch(data=data, target=target, target_names=target_names,
@@ -294,6 +348,9 @@ def load_medmnist(name="pneumoniamnist", *, split="train", size=28, data_home=No
 # -------------------------------------------------------------------------------- image folder
 
 def _image_files(root):
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"path must be a folder path (str or path-like), got "
+                        f"{type(root).__name__}.")
     root = Path(root).expanduser()
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder; pass a folder with one sub-folder "
@@ -348,6 +405,31 @@ def _image_mode(path):
         raise ValueError(f"cannot read the image {path} ({exc}); remove or replace it.") from exc
 
 
+def _image_size(size):
+    pair = (size, size) if isinstance(size, numbers.Integral) else size
+    try:
+        pair = tuple(pair)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool)
+                                 and s > 0 for s in pair):
+        raise ValueError(f"size must be a positive int or a (height, width) pair of positive "
+                         f"ints; got {size!r}.")
+    return tuple(int(s) for s in pair)
+
+
+def _check_one_depth(files, arrays):
+    """8-bit and 16-bit images hold values on different scales: they must not be mixed."""
+    first = {}
+    for f, a in zip(files, arrays):
+        first.setdefault(a.dtype, f)
+    if len(first) > 1:
+        examples = "; ".join(f"{f} is {dtype}" for dtype, f in first.items())
+        raise ValueError(f"the images mix pixel types ({examples}), whose values are on "
+                         "different scales (e.g. 0-255 and 0-65535). Convert them to one bit "
+                         "depth first.")
+
+
 def load_image_folder(path, *, size=None, color_mode="auto", return_X_y=False, verbose=0):
     """Load a folder of PNG/JPEG images with one sub-folder per class (read with Pillow).
 
@@ -398,9 +480,7 @@ def load_image_folder(path, *, size=None, color_mode="auto", return_X_y=False, v
     """
     _check_option(color_mode, "color_mode", ("auto", "grayscale", "rgb"))
     if size is not None:
-        size = (size, size) if isinstance(size, numbers.Integral) else tuple(size)
-        if len(size) != 2 or not all(isinstance(s, numbers.Integral) and s > 0 for s in size):
-            raise ValueError(f"size must be a positive int or a (height, width) pair; got {size}.")
+        size = _image_size(size)
     files, target, target_names = _image_files(path)
     if color_mode == "auto":
         gray = all(_image_mode(f) in _GRAY_MODES for f in files)
@@ -412,7 +492,12 @@ def load_image_folder(path, *, size=None, color_mode="auto", return_X_y=False, v
         files_iter = progress(files, verbose=verbose, desc="reading images")
     else:
         files_iter = files
+    if size is not None:
+        check_memory(len(files) * (1 if gray else 3) * size[0] * size[1],
+                     what=f"{len(files)} images resized to {size[0]}x{size[1]}",
+                     fix="Pass a smaller size.")
     arrays = [_read_image(f, gray, size) for f in files_iter]
+    _check_one_depth(files, arrays)
     shapes = {}
     for f, a in zip(files, arrays):
         shapes.setdefault(a.shape[-2:], f)
@@ -473,8 +558,8 @@ def binary_task(X, y, classes=None, n_per_class=None, random_state=None, *,
     >>> Xb.shape, np.bincount(yb).tolist()
     ((6, 2), [3, 3])
     """
-    X = np.asarray(X)
-    y = np.asarray(y)
+    X = as_array(X, "X")
+    y = as_array(y, "y")
     if y.ndim != 1:
         raise ValueError(f"y must be one label per sample (1-D); got shape {y.shape}. For a "
                          "multi-label dataset pick one column, e.g. y[:, j].")
@@ -482,7 +567,7 @@ def binary_task(X, y, classes=None, n_per_class=None, random_state=None, *,
         raise ValueError(f"X and y must have one row per sample; got {len(X) if X.ndim else 0} "
                          f"rows of X and {len(y)} labels.")
     rng = check_random_state(random_state)
-    present, counts = np.unique(y, return_counts=True)
+    present, counts = unique_labels(y, return_counts=True)
     if classes is None:
         if len(present) < 2:
             raise ValueError(f"y holds a single class ({present.tolist()}); a binary task needs "

@@ -1,5 +1,6 @@
 """The paper's image preprocessing as a transformer: channels, resize, then per-image max to 255."""
 
+import math
 from numbers import Integral
 
 import numpy as np
@@ -9,7 +10,7 @@ from sklearn.utils._param_validation import Options, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._compute import resolve_device
-from .._validation import validate_images
+from .._validation import check_memory, validate_images
 
 # ITU-R 601-2 luma, the weights of Pillow's convert("L")
 _LUMA = (0.299, 0.587, 0.114)
@@ -128,7 +129,7 @@ class ReferencePreprocessor(TransformerMixin, BaseEstimator):
         -------
         self : ReferencePreprocessor
         """
-        self._validate(X, reset=True)
+        n_fit = self._validate(X, reset=True).shape[0]
         size = _as_size(self.size)
         shape = self.input_shape_
         if shape is None:
@@ -154,7 +155,15 @@ class ReferencePreprocessor(TransformerMixin, BaseEstimator):
             self.output_shape_ = (self.channels, height, width)
         else:
             self.output_shape_ = (*shape[:-2], height, width)
+        self._check_output_memory(n_fit)
         return self
+
+    def _check_output_memory(self, n):
+        """Refuse, before any allocation, an output larger than the machine's memory."""
+        check_memory(4.0 * n * math.prod(self.output_shape_),
+                     what=f"{type(self).__name__}(size={self.size!r}) on {n} images of output "
+                     f"shape {self.output_shape_}",
+                     fix="Pass a smaller size, or transform fewer images at a time.")
 
     def transform(self, X):
         """Convert channels, resize, and scale each image to a maximum of 255.
@@ -173,6 +182,7 @@ class ReferencePreprocessor(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate(X, reset=False)
         n = X.shape[0]
+        self._check_output_memory(n)
         out = np.empty((n, *self.output_shape_), dtype=X.dtype)
         if self.input_shape_ is None:
             out[...] = _scale_to_255(X)

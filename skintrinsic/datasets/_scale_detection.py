@@ -19,6 +19,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.random import sample_without_replacement
 
+from .._validation import check_memory
+
 
 def _balanced_pairs(first, second, label, n_samples, rng, describe):
     """Pick ``n_samples`` distinct pairs, half of each label (close gets the odd one)."""
@@ -49,6 +51,14 @@ def _labels(dist, xi, gap):
     label[dist < xi - gap / 2] = 1
     label[dist >= xi + gap / 2] = -1
     return label
+
+
+def _check_pairs_memory(n_sites, n_samples, name):
+    """Every pair of sites is listed (about ten int64 arrays of them), then the samples built."""
+    n_pairs = n_sites * (n_sites - 1) // 2
+    check_memory(80 * n_pairs + 4 * n_samples * n_sites,
+                 what=f"the {n_pairs} pairs of {n_sites} sites and {n_samples} samples",
+                 fix=f"Pass a smaller {name} or n_samples.")
 
 
 @validate_params(
@@ -111,6 +121,7 @@ def make_scale_detection(n_samples=1000, *, d=28, xi=14, gap=2, norm="l2", perio
     ((100, 1, 28, 28), 0, 1.0)
     """
     rng = check_random_state(random_state)
+    _check_pairs_memory(d * d, n_samples, "d")
     a, b = np.triu_indices(d * d, 1)
     ya, xa = np.divmod(a, d)
     yb, xb = np.divmod(b, d)
@@ -182,6 +193,7 @@ def make_scale_detection_1d(n_samples=1000, *, length=128, xi=32, task=1, gap=0,
     """
     rng = check_random_state(random_state)
     task = {"distance": 1, "block": 2}.get(task, task)
+    _check_pairs_memory(length, n_samples, "length")
     a, b = np.triu_indices(length, 1)
     if task == 1:
         sep = b - a

@@ -30,6 +30,9 @@ import numpy as np
 import pandas as pd
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from .._validation import check_memory
+from ..plotting._checks import as_frame
+
 THEORY = {
     # stride: (scale, exponents) with X ~ 2^(a k) ("exponential") or X ~ k^a ("power")
     2: ("exponential", {"D": -1.0, "G": 1.0, "R": -2.0}),
@@ -121,6 +124,9 @@ def constant_filter_sensitivity(n_input=512, n_layers=5, *, stride=2, filter_siz
     >>> [round(d, 4) for d in t["D"]]
     [0.502, 0.252, 0.127, 0.0645, 0.0333]
     """
+    # the layer maps are dense (sites x n_input) matrices, a few of them at a time
+    check_memory(4 * 8.0 * n_input * n_input, what=f"n_input={n_input!r}",
+                 fix="Pass a smaller n_input.")
     sigma2 = 2.0 / n_input  # ||e_(i+1) - e_i||^2 = 2 spread over N sites
     mu2 = sigma2 / (2 * math.pi)
     rows = []
@@ -165,6 +171,9 @@ def depth_scaling_exponents(table, *, k_min=None, k_max=None, scale="exponential
     """
     if scale not in ("exponential", "power"):
         raise ValueError(f"scale must be 'exponential' or 'power', got {scale!r}.")
+    table = as_frame(table, name="table", columns=("depth",),
+                     source="pass constant_filter_sensitivity() or DiffeoSensitivity()."
+                            "sensitivity_")
     depth = table["depth"].to_numpy(dtype=np.float64)
     mask = np.ones(depth.shape, dtype=bool)
     if k_min is not None:
@@ -180,7 +189,12 @@ def depth_scaling_exponents(table, *, k_min=None, k_max=None, scale="exponential
     for name in ("D", "G", "R"):
         if name not in table:
             continue
-        y = np.log2(table[name].to_numpy(dtype=np.float64)[mask])
+        values = table[name].to_numpy(dtype=np.float64)[mask]
+        if not (np.isfinite(values) & (values > 0)).all():
+            raise ValueError(f"the {name} column holds values that are not finite and > 0 "
+                             f"({values[:4].tolist()}...), so its logarithm has no slope; "
+                             "restrict k_min/k_max to depths where it is measured.")
+        y = np.log2(values)
         slope = np.polyfit(x, y, 1)[0]
         out[name] = float(slope if scale == "exponential" else slope * math.log(2))
     return out

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from .._validation import check_real
+
 _STEPS = {1: np.array([[-1], [1]]), 2: np.array([[-1, 0], [1, 0], [0, -1], [0, 1]])}
 
 
@@ -76,6 +78,7 @@ def sparse_moves(X, *, spatial_ndim=None, periodic=False, block_size=None, rando
     >>> int(np.flatnonzero(sparse_moves(x, random_state=0)[0])[0]) in (2, 4)
     True
     """
+    check_real(X, "X")
     is_tensor = torch.is_tensor(X)
     array = X.detach().cpu().numpy() if is_tensor else np.asarray(X)
     channels, spatial = _spatial_layout(array.shape, spatial_ndim)

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from sklearn.utils import check_random_state
 
 from .._compute import resolve_device
+from .._validation import check_real
 
 INTERPOLATIONS = ("bilinear", "nearest")
 # pixels per block of images deformed together (a float32 grid of 2 MB)
@@ -43,6 +44,16 @@ def _check_cutoff(cutoff):
             "and cutoff=1 keeps no mode. Use cutoff=3 (the reference default) or larger."
         )
     return float(cutoff)
+
+
+def _check_cutoff_fits(cutoff, n):
+    # also bounds the coefficients' memory, (n_images, 2, cutoff, cutoff), by the images' own
+    if cutoff > n - 1:
+        raise ValueError(
+            f"cutoff={cutoff:g} asks for modes that an image of {n}x{n} pixels cannot show: on "
+            f"its grid a sine of frequency k >= {n - 1} is zero or repeats a lower one. Pass "
+            f"cutoff <= {n - 1}."
+        )
 
 
 def _check_temperature(temperature):
@@ -135,7 +146,11 @@ def typical_temperature(delta, cutoff, n):
 
 def typical_displacement(temperature, cutoff, n):
     """Inverse of :func:`typical_temperature`: ``delta = (n / 2) sqrt(pi T ln c)`` pixels."""
-    return 0.5 * n * np.sqrt(math.pi * np.asarray(temperature, dtype=np.float64) * math.log(cutoff))
+    cutoff, n = _check_cutoff(cutoff), _check_size(n)
+    T = np.asarray(temperature, dtype=np.float64)
+    if not (np.isfinite(T).all() and (T >= 0).all()):
+        raise ValueError(f"temperature must be finite and >= 0, got {temperature!r}.")
+    return 0.5 * n * np.sqrt(math.pi * T * math.log(cutoff))
 
 
 # --------------------------------------------------------------------------- kernels
@@ -213,10 +228,9 @@ def _remap(images, displacement, interpolation, *, normalized=False):
 def _as_batch(images, device=None):
     """Tensor ``(B, C, n, n)`` from ``(B, n, n)`` or ``(B, C, n, n)``, and a function undoing it."""
     is_numpy = not isinstance(images, torch.Tensor)
+    check_real(images, "images")
     if is_numpy:
         array = np.asarray(images)
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"images must hold numbers, got dtype {array.dtype}.")
         if array.dtype != np.float32:
             array = array.astype(np.float64)
         tensor = torch.from_numpy(np.ascontiguousarray(array))
@@ -304,6 +318,7 @@ def random_diffeo(images, temperature, cutoff, *, interpolation="bilinear", rand
     batch, restore = _as_batch(images, device)
     rng = check_random_state(random_state)
     n = batch.shape[-1]
+    _check_cutoff_fits(cutoff, n)
     coeffs = _draw_coefficients(batch.shape[0], cutoff, rng)
     # unless the caller wants pixels, the field comes in grid_sample's units: two passes fewer
     unit = 1.0 if return_displacement else 2.0 / (n - 1)
@@ -356,6 +371,8 @@ def matched_noise(images, deformed, *, random_state=None):
     >>> np.linalg.norm(eta.reshape(2, -1), axis=1)
     array([2., 0.])
     """
+    check_real(images, "images")
+    check_real(deformed, "deformed")
     is_tensor = torch.is_tensor(images)
     x = images.detach().cpu().double().numpy() if is_tensor else \
         np.asarray(images, dtype=np.float64)

@@ -84,8 +84,15 @@ def _geometric_mean(values):
     return float(np.exp(np.mean(np.log(values))))
 
 
-def _as_list(value):
-    return list(np.atleast_1d(np.asarray(value, dtype=np.float64)))
+def _as_list(value, name):
+    try:
+        values = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or a list of numbers, got {value!r}.") from None
+    if values.size == 0 or values.ndim != 1:
+        raise ValueError(f"{name}={value!r} holds no value to probe; pass a number or a flat, "
+                         "non-empty list of numbers.")
+    return list(values)
 
 
 class DiffeoSensitivity(BaseEstimator):
@@ -191,7 +198,9 @@ class DiffeoSensitivity(BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "random_state": ["random_state"],
-        "n_jobs": [None, Integral],
+        # 0 threads means nothing: refused here, before torch or numba see it
+        "n_jobs": [Interval(Integral, 1, None, closed="left"),
+                   Interval(Integral, None, -1, closed="right"), None],
         "verbose": ["verbose"],
     }
 
@@ -235,21 +244,22 @@ class DiffeoSensitivity(BaseEstimator):
 
     def _grid(self, side):
         """List of ``(T, c, delta)``; a single NaN point when the grid does not apply."""
-        cutoffs = [_check_cutoff(float(c)) for c in _as_list(self.cutoff)]
+        cutoffs = [_check_cutoff(float(c)) for c in _as_list(self.cutoff, "cutoff")]
         if isinstance(self.temperature, str):
             grid = []
             for c in cutoffs:
                 t_min, t_max = temperature_range(side, c)
                 grid += [(T, c) for T in np.geomspace(t_min / 15, 2 * t_max, SWEEP_SIZE)]
         elif self.temperature is not None:
-            temps = [_check_temperature(float(T)) for T in _as_list(self.temperature)]
+            temps = [_check_temperature(float(T))
+                     for T in _as_list(self.temperature, "temperature")]
             if min(temps) <= 0:
                 raise ValueError(
                     "temperature must be > 0: at T = 0 both D and G vanish and R is undefined."
                 )
             grid = [(T, c) for T in temps for c in cutoffs]
         else:
-            deltas = _as_list(self.delta)
+            deltas = _as_list(self.delta, "delta")
             if min(deltas) <= 0 or not np.all(np.isfinite(deltas)):
                 raise ValueError(f"delta must be finite and > 0 pixels, got {self.delta!r}.")
             grid = [(typical_temperature(d, c, side), c) for d in deltas for c in cutoffs]
@@ -296,6 +306,10 @@ class DiffeoSensitivity(BaseEstimator):
                 out = sparse_moves(images, random_state=rng)
             else:
                 out = np.asarray(kind(images, random_state=rng))
+                if out.shape != images.shape:
+                    raise ValueError(
+                        f"the perturbation returned shape {out.shape} for images of shape "
+                        f"{images.shape}; it must return the images' shape.")
             return np.asarray(out, dtype=flat.dtype).reshape(flat.shape)
 
         names = layers + ["output"]
@@ -310,6 +324,13 @@ class DiffeoSensitivity(BaseEstimator):
         rows = []
         for T, c, delta in progress(grid, verbose=self.verbose, desc="DiffeoSensitivity"):
             moved = perturb(T, c)
+            if np.array_equal(moved, flat):
+                hint = ("sparse moves only move non-zero pixels into free (zero) neighbours; "
+                        "use perturbation='diffeo' for dense images" if kind == "sparse"
+                        else "use a perturbation that changes the images")
+                raise ValueError(
+                    f"perturbation={self.perturbation!r} left every probing image unchanged, so "
+                    f"D = G = 0 and R is undefined; {hint}.")
             noisy = flat + matched_noise(flat, moved, random_state=rng)
             f_moved, f_noisy = features(moved), features(noisy)
             for depth, name in enumerate(names, start=1):

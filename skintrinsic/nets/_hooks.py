@@ -7,14 +7,27 @@ batches without building a graph, and each layer's output is flattened per sampl
 """
 
 import contextlib
+import numbers
 
 import numpy as np
 import torch
 
+from .._compute import resolve_device
+from .._validation import check_real
+
+
+def as_module(model):
+    """The torch module of ``model`` (a module, or a fitted skorch net), or a TypeError."""
+    module = getattr(model, "module_", model)
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module or a fitted skorch net, got "
+                        f"{type(model).__name__}.")
+    return module
+
 
 def layer_names(model):
     """Names of all sub-modules of ``model`` that a user can ask for."""
-    return [name for name, _ in model.named_modules() if name]
+    return [name for name, _ in as_module(model).named_modules() if name]
 
 
 def resolve_layers(model, layers):
@@ -79,7 +92,7 @@ def layer_depth(model, name):
 
 def get_layer(model, name):
     """Return the sub-module called ``name``; a ValueError lists the valid names."""
-    modules = dict(model.named_modules())
+    modules = dict(as_module(model).named_modules())
     if name not in modules or name == "":
         valid = layer_names(model)
         shown = ", ".join(repr(v) for v in valid[:60])
@@ -122,7 +135,7 @@ def capture_outputs(model, names):
 @contextlib.contextmanager
 def eval_mode(model):
     """Put ``model`` in eval mode and restore each module's training flag afterwards."""
-    flags = {m: m.training for m in model.modules()}
+    flags = {m: m.training for m in as_module(model).modules()}
     model.eval()
     try:
         yield model
@@ -164,12 +177,18 @@ def extract_features(model, X, layers, *, batch_size=256, device=None, dtype=tor
     >>> feats["1"].shape
     (5, 4)
     """
-    layers = list(layers)
+    model = as_module(model)
+    layers = [layers] if isinstance(layers, str) else list(layers)
     for name in layers:
         get_layer(model, name)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
     if device is None:
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
+    device = resolve_device(device)
+    check_real(X, "X")
     X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
     outputs = []
     with eval_mode(model), torch.no_grad(), capture_outputs(model, layers) as store:

@@ -33,8 +33,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from .._compute import resolve_device
-from .._validation import validate_images
-from ._hooks import extract_features, resolve_layers
+from .._validation import is_integer, unique_labels, validate_images
+from ._hooks import eval_mode, extract_features, resolve_layers
 from .models import ARCHITECTURES, MIN_INPUT_SIZE, build_model
 
 __all__ = ["ImageClassifier", "stratified_subset", "data_fingerprint"]
@@ -83,9 +83,9 @@ def stratified_subset(y, size, random_state=None):
     [4, 2]
     """
     rng = check_random_state(random_state)
-    classes, codes, counts = np.unique(np.asarray(y), return_inverse=True, return_counts=True)
+    classes, codes, counts = unique_labels(y, return_inverse=True, return_counts=True)
     n, n_classes = codes.size, classes.size
-    if not n_classes <= size <= n:
+    if not is_integer(size) or not n_classes <= size <= n:
         raise ValueError(
             f"A stratified subset needs between {n_classes} (one per class) and {n} samples; "
             f"got {size}. Change train_size."
@@ -227,6 +227,7 @@ default="small_cnn"
         "image_shape": [tuple, list, None],
         "train_size": [Interval(Integral, 1, None, closed="left"),
                        Interval(RealNotInt, 0, 1, closed="right"), None],
+        "criterion": [callable],
         "optimizer": [callable],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -413,7 +414,14 @@ default="small_cnn"
 
     def _as_input(self, X):
         """Flat validated rows -> float32 array in the module's input shape."""
-        X = np.asarray(X, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            X = np.asarray(X, dtype=np.float32)
+        if not np.isfinite(X).all():  # validation let only finite float64 through
+            raise ValueError(
+                f"X holds values beyond float32's range (|x| > {np.finfo(np.float32).max:.3g}); "
+                "the networks compute in float32. Rescale X, e.g. divide it by its largest "
+                "absolute value."
+            )
         if self.image_shape_ is not None:
             X = X.reshape((X.shape[0],) + tuple(self.image_shape_))
         return X
@@ -480,8 +488,31 @@ default="small_cnn"
                                      subset_seed=subset_seed)
             if initialize:
                 self.initialize()
+                self._check_scores(X)
             NeuralNet.partial_fit(self, X, y, _routing_method=routing, **fit_params)
+        losses = [loss for loss in self.history[:, "train_loss"] if loss is not None] \
+            if len(self.history) and "train_loss" in self.history[-1] else []
+        if losses and not np.isfinite(losses[-1]):
+            raise ValueError(
+                f"Training diverged: the training loss is {losses[-1]}. Rescale X (e.g. to "
+                "[0, 1]) or lower lr."
+            )
         return self
+
+    def _check_scores(self, X):
+        """A user's module must return one score per class: one sample checks it before training."""
+        if self.module is None:
+            return
+        with eval_mode(self.module_), torch.no_grad():
+            scores = self.infer(torch.as_tensor(X[:1]))
+        n_classes = len(self.classes_inferred_)
+        if isinstance(scores, torch.Tensor) and (scores.ndim != 2 or scores.shape[1] != n_classes):
+            raise ValueError(
+                f"The module returns scores of shape {tuple(scores.shape)} for one sample, but y "
+                f"holds {n_classes} classes ({self.classes_inferred_.tolist()[:10]!r}), so it "
+                f"must return (1, {n_classes}). Build the module with n_classes={n_classes}, "
+                "or pass only the labels it was built for."
+            )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, **fit_params):

@@ -18,10 +18,13 @@ Three changes make the same families usable on small images and small CPUs:
   layer names do not move), so every network takes inputs from 8x8 upward.
 """
 
+import math
 import numbers
 
 import torch
 from torch import nn
+
+from .._validation import check_memory
 
 __all__ = ["ARCHITECTURES", "build_model", "penultimate_layer", "profile_layers"]
 
@@ -279,7 +282,7 @@ def _check_depth(depth, default, arch):
         return default
     if isinstance(depth, numbers.Integral) and not isinstance(depth, bool):
         depth = (int(depth),) * len(default) if len(default) > 1 else (int(depth),)
-    depth = tuple(depth)
+    depth = tuple(depth) if isinstance(depth, (tuple, list)) else (depth,)
     if len(depth) != len(default) or not all(
             isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1 for d in depth):
         raise ValueError(
@@ -287,6 +290,23 @@ def _check_depth(depth, default, arch):
             f"per stage; the default is {default}), got {depth!r}."
         )
     return depth
+
+
+# millions of parameters at width=1 with the default depth (the VGGs at 224 pixels: the most)
+_MILLIONS_OF_PARAMETERS = {"small_cnn": 0.1, "resnet18": 11.3, "resnet34": 21.4,
+                           "resnet50": 23.8, "vgg13": 129.2, "vgg16": 134.5, "vgg19": 139.8}
+
+
+def _check_model_memory(arch, width, depth, n_classes):
+    """Refuse a size whose weights, gradients and Adam moments (4 floats each) exceed memory."""
+    default = _RESNET[arch][1] if arch in _RESNET else _VGG.get(arch, (_SMALL_CNN_DEPTH,))
+    stages = _check_depth(depth, default, arch)
+    scale = max(width, 1.0) ** 2 * max(sum(stages) / sum(default), 1.0)
+    head = n_classes * 4096 * max(width, 1.0)  # the last layer, 4096 wide at most (VGG)
+    check_memory((_MILLIONS_OF_PARAMETERS[arch] * 1e6 * scale + head) * 4 * 4,
+                 what=f"{arch} with width={width!r}, depth={depth!r} and "
+                      f"n_classes={n_classes!r}",
+                 fix="Pass a smaller width, depth or number of classes.")
 
 
 def build_model(arch, in_channels=1, n_classes=2, *, width=1.0, depth=None, input_size=224,
@@ -348,8 +368,9 @@ def build_model(arch, in_channels=1, n_classes=2, *, width=1.0, depth=None, inpu
             hint = ("A classifier needs at least two classes." if name == "n_classes"
                     else "Use 1 for grayscale, 3 for RGB.")
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}. {hint}")
-    if not (isinstance(width, numbers.Real) and width > 0):
-        raise ValueError(f"width must be a positive number, got {width!r}.")
+    if not (isinstance(width, numbers.Real) and not isinstance(width, bool)
+            and 0 < width < math.inf):
+        raise ValueError(f"width must be a positive finite number, got {width!r}.")
     input_size = _pair(input_size, "input_size")
     if min(input_size) < MIN_INPUT_SIZE:
         raise ValueError(
@@ -358,7 +379,11 @@ def build_model(arch, in_channels=1, n_classes=2, *, width=1.0, depth=None, inpu
         )
     if stem not in ("auto", "imagenet", "small"):
         raise ValueError(f"stem must be 'auto', 'imagenet' or 'small', got {stem!r}.")
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
+            or not 0 <= dropout <= 1:
+        raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}.")
     small_stem = stem == "small" or (stem == "auto" and min(input_size) < SMALL_STEM_BELOW)
+    _check_model_memory(arch, width, depth, n_classes)
     common = dict(in_channels=int(in_channels), n_classes=int(n_classes), width=float(width))
     if arch in _RESNET:
         block, default = _RESNET[arch]
@@ -380,6 +405,9 @@ def _unwrap(model):
         return {"small_cnn": SmallCNN, **dict.fromkeys(_RESNET, ResNet),
                 **dict.fromkeys(_VGG, VGG)}[model]
     module = getattr(model, "module_", model)
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, a fitted skorch net or an "
+                        f"architecture name, got {type(model).__name__}.")
     return module
 
 

@@ -8,6 +8,8 @@ G_k rises and R_k drops by decades.
 import numpy as np
 import pandas as pd
 
+from ._checks import as_frame
+
 __all__ = ["SensitivityDisplay"]
 
 _MEASURES = ("D", "G", "R")
@@ -124,6 +126,9 @@ class SensitivityDisplay:
         """
         from ..diffeo import DiffeoSensitivity
 
+        if not isinstance(models, dict):
+            raise TypeError("models must be a dict of label -> network, e.g. {'init': net0, "
+                            f"'trained': net1}}, got {type(models).__name__}.")
         fitted = {name: DiffeoSensitivity(model, layers=layers, **sensitivity_params).fit(X)
                   for name, model in models.items()}
         return cls.from_estimator(fitted, axes=axes, **(plot_kwargs or {}))
@@ -155,7 +160,13 @@ class SensitivityDisplay:
         axes = np.atleast_1d(np.asarray(axes, dtype=object))
         if axes.size != len(measures):
             raise ValueError(f"need {len(measures)} axes, one per measure, got {axes.size}.")
-        per_layer = {name: _per_layer(pd.DataFrame(table)) for name, table in self.tables.items()}
+        if not isinstance(self.tables, dict) or not self.tables:
+            raise TypeError("tables must be a non-empty dict of label -> DiffeoSensitivity()."
+                            f"sensitivity_, got {type(self.tables).__name__}.")
+        per_layer = {name: _per_layer(as_frame(table, name=f"tables[{name!r}]",
+                                               columns=("layer", "depth", *_MEASURES),
+                                               source="pass DiffeoSensitivity().sensitivity_"))
+                     for name, table in self.tables.items()}
         styles = ["--", "-", "-.", ":"]
         self.lines_ = {}
         for i, (name, table) in enumerate(per_layer.items()):

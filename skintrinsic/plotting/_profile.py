@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 
+from ._checks import as_frame
+
 __all__ = ["DimensionProfileDisplay"]
 
 _COLUMNS = ("layer", "depth", "dimension", "ci_low", "ci_high")
@@ -97,13 +99,8 @@ class DimensionProfileDisplay:
         """Draw on ``ax`` (a new figure when None); returns the Display."""
         import matplotlib.pyplot as plt
 
-        profile = pd.DataFrame(self.profile)
-        missing = [c for c in _COLUMNS if c not in profile.columns]
-        if missing:
-            raise ValueError(
-                f"profile lacks the columns {missing}; pass RepresentationDimension.profile_ "
-                f"or a frame with {list(_COLUMNS)}."
-            )
+        profile = as_frame(self.profile, name="profile", columns=_COLUMNS,
+                           source="pass RepresentationDimension.profile_")
         if profile.empty:
             raise ValueError("profile has no rows: measure at least one layer.")
         profile = profile.sort_values("depth", kind="stable")

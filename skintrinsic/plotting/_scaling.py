@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._checks import as_frame, as_vector, study_frame
 from ._style import dataset_colors, estimator_marker, size_markersizes, size_shades
 
 __all__ = ["RobustnessCurveDisplay", "ScalingLawDisplay", "SharpnessRobustnessDisplay"]
@@ -122,6 +123,9 @@ class ScalingLawDisplay:
         display : ScalingLawDisplay
             The Display, with ``ax_`` and ``figure_`` set.
         """
+        if not hasattr(estimator, "_inputs") or not hasattr(estimator, "predict_log"):
+            raise TypeError("estimator must be a fitted skintrinsic.ScalingLawRegressor, got "
+                            f"{type(estimator).__name__}.")
         inputs = estimator._inputs(X)
         y = np.asarray(y, dtype=np.float64)
         if np.any(y <= 0):
@@ -164,7 +168,7 @@ class ScalingLawDisplay:
         display : ScalingLawDisplay
             The Display, with ``ax_`` and ``figure_`` set.
         """
-        frame = result.results
+        frame = study_frame(result, ("test_loss",))
         domain = frame["domain"].to_numpy() if "domain" in frame else None
         return cls.from_estimator(result.law, frame, frame["test_loss"], domain=domain,
                                   dimension_name=dimension, ax=ax, **kwargs)
@@ -188,9 +192,12 @@ class ScalingLawDisplay:
         """
         from matplotlib.lines import Line2D
 
+        d = as_vector(self.dimension, "dimension")
+        log_loss = as_vector(self.log_loss, "log_loss")
+        if d.shape != log_loss.shape:
+            raise ValueError(f"dimension and log_loss must have one value per point, got "
+                             f"{d.shape} and {log_loss.shape}.")
         ax = _axes(ax)
-        d = np.asarray(self.dimension)
-        log_loss = np.asarray(self.log_loss)
         groups = _groups(self.domain, d.shape[0])
         colors = dataset_colors(label for label, _ in groups)
         curve_sizes = list(self.curve_sizes or [])
@@ -329,6 +336,8 @@ default="delta_loss"
         display : RobustnessCurveDisplay
             The Display, with ``ax_`` and ``figure_`` set.
         """
+        self.curve = as_frame(self.curve, name="curve", columns=("attack", "norm", "epsilon"),
+                              source="pass the frame returned by robustness_curve")
         if self.metric not in self.curve:
             raise ValueError(
                 f"metric {self.metric!r} is not a column of the curve; choose one of "
@@ -406,7 +415,7 @@ class SharpnessRobustnessDisplay:
         display : SharpnessRobustnessDisplay
             The Display, with ``ax_`` and ``figure_`` set.
         """
-        frame = result.results
+        frame = study_frame(result, ("K_F", f"delta_loss_{attack}"))
         domain = frame["domain"].to_numpy() if "domain" in frame else None
         return cls(sharpness=frame["K_F"].to_numpy(), delta_loss=frame[f"delta_loss_{attack}"],
                    domain=domain).plot(ax=ax)
@@ -426,13 +435,17 @@ class SharpnessRobustnessDisplay:
         display : SharpnessRobustnessDisplay
             The Display, with ``ax_`` and ``figure_`` set.
         """
-        k = np.asarray(self.sharpness, dtype=np.float64)
-        dl = np.asarray(self.delta_loss, dtype=np.float64)
+        k = as_vector(self.sharpness, "sharpness")
+        dl = as_vector(self.delta_loss, "delta_loss")
         if k.shape != dl.shape or k.ndim != 1 or k.size < 3:
             raise ValueError(
                 f"sharpness and delta_loss must be 1-d of the same length >= 3, got {k.shape} and "
                 f"{dl.shape}."
             )
+        for name, values in (("sharpness", k), ("delta_loss", dl)):
+            if np.ptp(values) == 0:
+                raise ValueError(f"{name} is constant, so Pearson's r is undefined; the runs "
+                                 "must differ.")
         res = stats.pearsonr(k, dl)
         self.r_, self.pvalue_ = float(res.statistic), float(res.pvalue)
         ax = _axes(ax)
