@@ -1,9 +1,15 @@
 """Sphinx configuration for skintrinsic.
 
-The build is offline: no intersphinx, no remote images, and the gallery reads
-real data from ``$SKINTRINSIC_DATA_HOME`` (``../shared/data`` beside the
-checkout when unset).  ``python -m sphinx -W -b html doc doc/_build/html``
-runs every example in ``examples/``.
+The build is offline, and so are the pages it makes: no intersphinx, no remote images,
+and math is typeset by a copy of MathJax shipped in a Python package (``doc`` extra).  The
+gallery reads real data from the data folder of :func:`skintrinsic.datasets.get_data_home`
+(``$SKINTRINSIC_DATA_HOME``, else ``~/skintrinsic_data``; ``../shared/data`` beside the
+checkout when it holds the data and nothing else is set, as for the tests).
+``python -m sphinx -W -b html doc doc/_build/html`` runs every example in ``examples/``.
+
+The source folder may be a copy of ``doc/`` (the tests build one in a temporary folder, so
+that the generated ``auto_examples`` and ``gen_modules`` never land in the checkout): then
+``$SKINTRINSIC_REPO`` names the checkout, whose ``examples/`` and package are used.
 """
 
 import os
@@ -11,10 +17,12 @@ import sys
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parent
-REPO = DOC.parent
+REPO = Path(os.environ.get("SKINTRINSIC_REPO") or DOC.parent).resolve()
 
 # Set before any example runs, so that skintrinsic.datasets.get_data_home() finds the data.
-os.environ.setdefault("SKINTRINSIC_DATA_HOME", str(REPO.parent / "shared" / "data"))
+_SHARED = REPO.parent / "shared" / "data"
+if not os.environ.get("SKINTRINSIC_DATA_HOME") and (_SHARED / "pneumoniamnist.npz").is_file():
+    os.environ["SKINTRINSIC_DATA_HOME"] = str(_SHARED)
 os.environ.setdefault("MPLBACKEND", "Agg")
 # 2 busy cores: one thread per process is much faster than oversubscription.
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -134,6 +142,31 @@ html_theme_options = {
     "header_links_before_dropdown": 6,
 }
 html_show_sourcelink = False
-# Math is typeset in the reader's browser by MathJax, loaded from its CDN at view time
-# (the only resource the pages take from the network; the build itself fetches nothing).
 html_copy_source = False
+
+
+def _mathjax_file():
+    """MathJax 3's all-in-one TeX-to-SVG script from the django-static-mathjax package.
+
+    A PyPI package (Apache-2.0, no dependencies) that ships MathJax's files; its Django app
+    is not used.  ``tex-svg-full.js`` holds every TeX extension and draws glyphs as SVG
+    paths, so it loads neither extensions nor web fonts: one file, and the pages typeset
+    their math with no network.  (sphinx.ext.imgmath would need a LaTeX installation.)
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the docs need a local MathJax: pip install -e \".[doc]\" "
+                           "(it installs django-static-mathjax)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "static" / "mathjax" / "es5" / \
+        "tex-svg-full.js"
+    if not path.is_file():
+        raise RuntimeError(f"{path} is missing; reinstall django-static-mathjax")
+    return path
+
+
+_MATHJAX = _mathjax_file()
+# copied into _static; a relative mathjax_path is read from there
+html_static_path = ["_static", str(_MATHJAX)]
+mathjax_path = _MATHJAX.name

@@ -63,19 +63,25 @@ for ax, (name, (bunch, classes)) in zip(axes, tasks.items()):
     accuracy = trained.classifier_.score(X, y)
     ax.set_title(f"{name}: d_data = {d_data.dimension_:.1f}, "
                  f"train accuracy {accuracy:.2f}")
-    print(name)
-    print(trained.profile_.to_string(float_format=lambda v: f"{v:.3g}"))
+    # the numbers behind "What to look for" below (tests/test_docs.py reads them)
+    profiles = trained.profile_.assign(at_initialization=untrained.profile_["dimension"])
+    print(f"{name}: d_data = {d_data.dimension_:.2f}")
+    print(profiles[["layer", "dimension", "at_initialization"]].to_string(
+        index=False, float_format=lambda v: f"{v:.2f}"))
 plt.show()
 
 # %%
 # What to look for
 # ----------------
-# * Both profiles have the hunchback shape: the dimension rises over the convolutional
-#   stages and falls in the classifier. The logits of a two-class network live in two
-#   dimensions, so the last point is close to 2 whatever the data.
-# * The shape is there already at initialization: much of it comes from the architecture
-#   acting on the data, not from learning. A few epochs on a few hundred images move the
-#   profile only a little; the paper's networks train for 100 epochs.
+# Each claim here is checked on the numbers printed above by ``tests/test_docs.py``.
+#
+# * Both trained profiles have the hunchback shape: the dimension is largest at a
+#   convolutional stage and falls in the classifier. The logits of a two-class network live
+#   in two dimensions, so the last point is within 0.3 of 2 whatever the data.
+# * At initialization every stage already has a dimension within 20% of the trained one,
+#   and the same collapse to about 2 at the logits: much of the profile comes from the
+#   architecture acting on the data, not from learning. A few epochs on a few hundred
+#   images move it only that much; the paper's networks train for 100 epochs.
 # * The penultimate layer (the paper's :math:`d_\mathrm{repr}`, the point before the
 #   logits) lies below the dashed :math:`d_\mathrm{data}` of the images here, in line
 #   with the paper's observation that :math:`d_\mathrm{repr} \lesssim d_\mathrm{data}`

@@ -18,6 +18,7 @@ set, train the small CNN of :mod:`skintrinsic.nets`, and attack its test set wit
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
@@ -62,9 +63,10 @@ print(results[["task", "K_F", "clean_loss", "attacked_loss", "delta_loss", "clea
 # -------------------------------------
 # One point per task; the line is the least-squares fit and the legend gives Pearson's
 # :math:`r`. The medical tasks, whose :math:`K_F` is about 2.5 times that of the digit
-# pairs, sit at the right of the plot, and much of the correlation comes from that gap
-# between the domains: among the digit pairs alone the relation is looser. With a handful
-# of small networks, :math:`r` is a noisy estimate.
+# pairs (on average, in the table above), sit at the right of the plot, and much of the
+# correlation comes from that gap between the domains: among the digit pairs alone
+# :math:`r` is lower (printed below). With a handful of small networks, :math:`r` is a noisy
+# estimate. (``tests/test_docs.py`` checks these claims on the printed numbers.)
 
 disp = SharpnessRobustnessDisplay(sharpness=results["K_F"].to_numpy(),
                                   delta_loss=results["delta_loss"].to_numpy(),
@@ -72,19 +74,30 @@ disp = SharpnessRobustnessDisplay(sharpness=results["K_F"].to_numpy(),
 disp.ax_.set_title("FGSM, epsilon = 2/255")
 plt.show()
 print(f"Pearson r = {disp.r_:.2f} (p = {disp.pvalue_:.2g}, {len(results)} tasks)")
+natural = results[results["domain"] == "natural"]
+print(f"Pearson r among the digit pairs alone = "
+      f"{np.corrcoef(natural['K_F'], natural['delta_loss'])[0, 1]:.2f}")
 
 # %%
 # Robustness curves
 # -----------------
 # A single FGSM step overstates robustness. Sweeping :math:`\varepsilon` with FGSM and
 # with PGD (projected gradient descent, several steps) for one natural and one medical
-# model shows how much: PGD raises the loss at least as much as FGSM at every size.
+# model shows how much: PGD raises the loss at least as much as FGSM at every size (the
+# table below the plots).
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True, layout="constrained")
 epsilons = [0, 1 / 255, 2 / 255, 4 / 255]
+curves = []
 for ax, name in zip(axes, ["MNIST 3 vs 5", "PneumoniaMNIST #0"]):
     clf, X_test, y_test = models[name]
-    RobustnessCurveDisplay.from_estimator(clf, X_test, y_test, epsilons, attack=["fgsm", "pgd"],
-                                          steps=10, bounds=(0, 255), random_state=0, ax=ax)
+    disp = RobustnessCurveDisplay.from_estimator(clf, X_test, y_test, epsilons,
+                                                 attack=["fgsm", "pgd"], steps=10,
+                                                 bounds=(0, 255), random_state=0, ax=ax)
     ax.set_title(name)
+    curves.append(disp.curve.assign(task=name))
 plt.show()
+attacked = pd.concat(curves).pivot_table(index=["task", "epsilon"], columns="attack",
+                                         values="attacked_loss", sort=False)
+print(attacked.rename(index=lambda e: f"{e * 255:g}/255" if isinstance(e, float) else e,
+                      level=1).to_string(float_format=lambda v: f"{v:.4f}"))

@@ -82,9 +82,10 @@ print(f"test accuracy: initialization {init.score(X_test, y_test):.3f}, "
 # Sensitivities layer by layer
 # ----------------------------
 # ``perturbation="auto"`` sees that at most 5% of the pixels are active and
-# switches to one-pixel moves. After training, the sensitivity to moves falls
-# along the network while the sensitivity to noise grows: pooling piles up the
-# noise that the ReLUs rectify. :math:`R_f` at the output drops by about a decade.
+# switches to one-pixel moves. After training, the sensitivity to moves falls at
+# every layer along the network while the sensitivity to noise ends several times
+# higher at the output than at the first layer: pooling piles up the noise that the
+# ReLUs rectify. :math:`R_f` at the output drops by more than a decade.
 
 layers = profile_layers(trained.module_)[:-1]  # the last one is the output itself
 measures = {name: DiffeoSensitivity(net, layers=layers, n_probe=500, random_state=0).fit(X_test)

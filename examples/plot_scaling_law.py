@@ -34,7 +34,7 @@ from skintrinsic import ScalingLawRegressor, scaling_study
 from skintrinsic.datasets import (ReferencePreprocessor, binary_task, get_data_home,
                                   load_medmnist, load_mnist)
 from skintrinsic.nets import ImageClassifier
-from skintrinsic.plotting import ScalingLawDisplay
+from skintrinsic.plotting import ScalingLawDisplay, dataset_colors
 
 torch.set_num_threads(1)
 
@@ -68,11 +68,15 @@ print(results[["domain", "N", "d_data", "K_F", "d_repr", "test_loss", "test_accu
 # On log-log axes the law predicts straight lines of slope :math:`-1/d_\mathrm{data}`,
 # shifted up by :math:`\log K_F`. With only a few epochs the networks are far from
 # converged, so the slopes are steeper than the law's; the ordering by :math:`K_F` is
-# the part to look at.
+# the part to look at: at every N, the task with the larger :math:`K_F` has the larger
+# loss. (``tests/test_docs.py`` checks both on the table printed above.)
 
-fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+# one colour per dataset, the same in this figure and in the law's figure below
+colors = dataset_colors(results["domain"])
+fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
 for domain, sub in results.groupby("domain", sort=False):
-    ax.plot(sub["N"], sub["test_loss"], "o-", label=f"{domain}, K_F={sub['K_F'].mean():.2g}")
+    ax.plot(sub["N"], sub["test_loss"], "o-", color=colors[domain],
+            label=f"{domain}, K_F={sub['K_F'].mean():.2g}")
 ax.set(xscale="log", yscale="log", xlabel="N (training images)", ylabel="test loss L",
        title="Test loss over training size")
 ax.legend()
@@ -98,7 +102,9 @@ print(free.summary_.to_string(float_format=lambda v: f"{v:.3g}"))
 # The paper's figure: log L against the intrinsic dimension, one curve of the fitted law
 # per training size.
 
+# colour: the dataset; grey shade and point size: the training size N
+fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
 disp = ScalingLawDisplay.from_estimator(law, results, results["test_loss"],
-                                        domain=results["domain"].to_numpy())
+                                        domain=results["domain"].to_numpy(), ax=ax)
 disp.ax_.set_title("Fitted law, log L = -(1/d) log N + log K_F + a")
 plt.show()

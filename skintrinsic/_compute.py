@@ -52,8 +52,22 @@ def torch_threads(n_jobs):
         torch.set_num_threads(previous)
 
 
-def progress(iterable, *, verbose, desc, total=None):
-    """Wrap ``iterable`` in a progress bar when ``verbose`` is truthy."""
+def progress(iterable, *, verbose, desc, total=None, unit="it"):
+    """Wrap ``iterable`` in a progress bar when ``verbose`` is truthy.
+
+    The bar shows the elapsed time and tqdm's estimate of the time left.  ``iterable`` may be
+    None for a bar driven by hand with ``update(n)`` (e.g. counting images, not batches).
+    """
     if not verbose:
-        return iterable
-    return tqdm(iterable, desc=desc, total=total, leave=False)
+        return _NoBar() if iterable is None else iterable
+    return tqdm(iterable, desc=desc, total=total, leave=False, unit=unit)
+
+
+class _NoBar:
+    """Stands in for a hand-driven bar when none is shown."""
+
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass

@@ -34,6 +34,7 @@ from .datasets._loaders import _open_idx, _read_idx
 #: Names the command understands without a path.
 SKLEARN_BUILTINS = ("digits",)
 MNIST_BUILTINS = ("mnist",)
+NATURAL_BUILTINS = ("cifar10", "svhn")  # RGB natural images, as in Konz & Mazurowski
 MEDMNIST_SUFFIX = "mnist"  # pneumoniamnist, breastmnist, ... (MedMNIST names end in "mnist")
 
 #: The default job of a bare ``skintrinsic``: small enough for a few seconds on a laptop.
@@ -57,6 +58,7 @@ class Dataset:
     description: str = ""
     preprocessing: str = "none"
     rows: np.ndarray = None  # row of the source behind each image, to name images in notes
+    classes: tuple = None  # the task's classes in the order given (else sorted)
 
 
 @dataclasses.dataclass
@@ -79,6 +81,7 @@ class Settings:
     epsilons: tuple = DEFAULT_EPSILONS
     device: str = "cpu"
     random_state: int = 0
+    verbose: int = 0  # progress bars (with a time estimate) inside each long step
 
 
 @dataclasses.dataclass
@@ -106,10 +109,21 @@ def load_dataset(source, settings, *, labels=None, data_home=None):
     """Read ``source``, draw the task and preprocess: a :class:`Dataset` ready to measure."""
     name, X, y, origin, description = _read_source(source, settings.split, labels, data_home,
                                                    settings.download, size=settings.size)
-    X, y, rows = _draw_task(X, y, settings, name=name)
+    X, y, rows, classes = _draw_task(X, y, settings, name=name, aliases=_class_aliases(name))
     X, preprocessing = _preprocess(X, settings)
     return Dataset(name=name, X=X, y=y, source=origin, description=description,
-                   preprocessing=preprocessing, rows=rows)
+                   preprocessing=preprocessing, rows=rows, classes=classes)
+
+
+def _class_aliases(name):
+    """Label names of a built-in dataset, in the order of their numeric labels (or None)."""
+    from .datasets._loaders import _MEDMNIST_INFO
+    from .datasets._natural import CIFAR10_CLASSES
+
+    if name == "cifar10":
+        return CIFAR10_CLASSES
+    info = _MEDMNIST_INFO.get(name)
+    return None if info is None else info[0]
 
 
 def check_distinct_names(datasets):
@@ -135,8 +149,8 @@ def _read_source(source, split, labels, data_home, download=False, *, size=None)
         bunch = load_digits()
         return key, bunch.images, bunch.target, "sklearn.datasets.load_digits", \
             "scikit-learn's 8x8 handwritten digits (UCI)"
-    if not path.exists() and (key in MNIST_BUILTINS or (key.endswith(MEDMNIST_SUFFIX)
-                                                        and "/" not in key)):
+    if not path.exists() and (key in MNIST_BUILTINS + NATURAL_BUILTINS
+                              or (key.endswith(MEDMNIST_SUFFIX) and "/" not in key)):
         return _read_builtin(key, split, data_home, download)
     if not path.exists():
         raise ReportError(f"{source}: no such file or folder, and not a built-in dataset; "
@@ -184,6 +198,15 @@ def _read_builtin(key, split, data_home, download):
             bunch = datasets.load_mnist(subset, data_home=data_home,
                                         download_if_missing=download)
             return key, bunch.data, bunch.target, f"MNIST {subset} set", bunch.DESCR
+        if key in NATURAL_BUILTINS:
+            subset = split or "test"
+            if subset == "val":
+                raise ReportError(f"{key} has no val split; use --split train or test")
+            loader = datasets.load_cifar10 if key == "cifar10" else datasets.load_svhn
+            bunch = loader(subset, data_home=data_home, download_if_missing=download)
+            y = np.asarray(bunch.target_names)[bunch.target] if key == "cifar10" else \
+                bunch.target
+            return key, bunch.data, y, f"{key} {subset} set", bunch.DESCR
         split = split or "train"
         bunch = datasets.load_medmnist(key, split=split, data_home=data_home,
                                        download_if_missing=download)
@@ -200,7 +223,8 @@ def _read_builtin(key, split, data_home, download):
         where = data_home_path(data_home)
         raise ReportError(
             f"{key}: its data files are not in {where}; point --data-home (or "
-            "$SKINTRINSIC_DATA_HOME) at the folder that holds them, or pass --download"
+            f"$SKINTRINSIC_DATA_HOME) at the folder that holds them, run `skintrinsic fetch "
+            f"{key}` to download them there, or pass --download"
         ) from None
 
 
@@ -281,8 +305,13 @@ def _read_labels(path, n):
     return y
 
 
-def _draw_task(X, y, settings, *, name):
-    """The balanced binary task (or all classes), at most ``settings.n_samples`` images."""
+def _draw_task(X, y, settings, *, name, aliases=None):
+    """The balanced binary task (or all classes), at most ``settings.n_samples`` images.
+
+    Returns the images, their labels, their rows in ``X`` and the classes in the order the
+    user gave them (``None``: sorted).  ``aliases`` are the label names of a built-in
+    dataset in the order of its numeric labels, so that ``--classes 0 1`` also works there.
+    """
     from .datasets import binary_task
 
     X, y = np.asarray(X), np.asarray(y)
@@ -310,10 +339,13 @@ def _draw_task(X, y, settings, *, name):
             raise ReportError("--classes picks the two classes of --task binary; drop it or "
                               "use --task binary")
         keep = rng.permutation(len(y))[:settings.n_samples]
-        return X[keep], y[keep], keep
+        return X[keep], y[keep], keep, None
     classes = None
     if settings.classes:
-        classes = tuple(_match_class(c, present, name) for c in settings.classes)
+        classes = tuple(_match_class(c, present, name, aliases) for c in settings.classes)
+        if classes[0] == classes[1]:
+            raise ReportError(f"{name}: --classes names the class {classes[0]} twice; pass two "
+                              "distinct classes")
     if classes is None and len(present) == 2:
         classes = tuple(present.tolist())  # e.g. "normal" vs "finding": keep their order
     if classes is None:
@@ -323,16 +355,22 @@ def _draw_task(X, y, settings, *, name):
     X_task, _, idx = binary_task(X, y, classes=classes, n_per_class=n_per_class,
                                  random_state=rng, return_indices=True)
     # keep the original class names as labels: they are what the report should show
-    return X_task, y[idx], idx
+    return X_task, y[idx], idx, classes
 
 
-def _match_class(text, present, name):
-    """A --classes value (always text) as one of the labels present."""
+def _match_class(text, present, name, aliases=None):
+    """A --classes value (always text) as one of the labels present, or its numeric alias."""
     for label in present:
         if str(label) == str(text):
             return label
+    if aliases is not None and str(text).isdigit() and int(text) < len(aliases):
+        alias = aliases[int(text)]
+        if alias in present:
+            return present[present == alias][0]
+    numbered = "" if aliases is None else " (or their numbers " + ", ".join(
+        f"{i} = {a}" for i, a in enumerate(aliases)) + ")"
     raise ReportError(f"{name}: no class {text!r}; the classes are "
-                      f"{', '.join(map(str, present.tolist()))}")
+                      f"{', '.join(map(str, present.tolist()))}{numbered}")
 
 
 def _preprocess(X, settings):
@@ -412,7 +450,7 @@ def measure(data, settings, *, notes, step=lambda name: None):
     info, conflicting = _check_duplicates(data, notes)
     common = dict(n_bootstrap=settings.n_bootstrap, confidence_level=settings.confidence_level,
                   device=settings.device, random_state=settings.random_state,
-                  neighbors="precomputed")
+                  neighbors="precomputed", verbose=settings.verbose)
     quiet = dict(notes=notes, dataset=data.name, ignore=("Dropped",))  # noted just above
     rows = []
     step("d_data (MLE)")
@@ -423,7 +461,8 @@ def measure(data, settings, *, notes, step=lambda name: None):
             f"{data.name}: {distinct.shape[0]} distinct images, but d_data with k={settings.k} "
             f"needs at least {settings.k + 1}; pass more images or a smaller --k."
         )
-    graph = kneighbors_graph(distinct, max(settings.k, 2), device=settings.device)
+    graph = kneighbors_graph(distinct, max(settings.k, 2), device=settings.device,
+                             verbose=settings.verbose)
     mle = _fit_quiet(IntrinsicDimension("mle", k=settings.k, **common), graph, **quiet)
     rows.append(_row(data.name, "d_data", f"MLE (k={settings.k})", mle.dimension_,
                      mle.confidence_interval_))
@@ -434,7 +473,8 @@ def measure(data, settings, *, notes, step=lambda name: None):
     if conflicting:
         rows.append(_row(data.name, "K_F", "exact, all pairs", np.inf))
     else:
-        kf = _fit_quiet(LabelSharpness(device=settings.device), data.X, data.y, **quiet)
+        kf = _fit_quiet(LabelSharpness(device=settings.device, verbose=settings.verbose),
+                        data.X, data.y, **quiet)
         rows.append(_row(data.name, "K_F", "exact, all pairs", kf.sharpness_))
     curve = None
     if settings.train:
@@ -453,13 +493,23 @@ def _train_and_probe(data, settings, *, notes, step):
     from .robustness import robustness_curve
 
     X = _as_nchw(data.X).astype(np.float32)
-    _, codes = np.unique(data.y, return_inverse=True)  # any label type, as 0..C-1
+    # any label type, as 0..C-1 in the order the user gave the classes
+    position = {c: i for i, c in enumerate(_class_order(data).tolist())}
+    codes = np.array([position[c] for c in data.y.tolist()], dtype=np.int64)
     X_train, X_test, y_train, y_test = train_test_split(
         X, codes, test_size=settings.test_size, stratify=codes,
         random_state=settings.random_state)
     step("training")
+    progress = {}
+    if settings.verbose:
+        from skorch.callbacks import ProgressBar
+
+        # one bar per epoch, over its batches of images, with the time left
+        batch_size = ImageClassifier().batch_size
+        progress["callbacks"] = [("progress", ProgressBar(
+            batches_per_epoch=-(-len(y_train) // batch_size)))]
     clf = ImageClassifier(arch=settings.arch, max_epochs=settings.epochs,
-                          random_state=settings.random_state, device=settings.device)
+                          random_state=settings.random_state, device=settings.device, **progress)
     _fit_quiet(clf, X_train, y_train, notes=notes, dataset=data.name)
     n_train = len(y_train)
     rows = [_row(data.name, "test_loss", f"{settings.arch}, N={n_train}",
@@ -469,7 +519,8 @@ def _train_and_probe(data, settings, *, notes, step):
     step("d_repr")
     twonn = IntrinsicDimension("twonn", n_bootstrap=settings.n_bootstrap,
                                confidence_level=settings.confidence_level,
-                               device=settings.device, random_state=settings.random_state)
+                               device=settings.device, random_state=settings.random_state,
+                               verbose=settings.verbose)
     rep = _fit_quiet(RepresentationDimension(clf, estimator=twonn, prefit=True), X_train,
                      y_train, notes=notes, dataset=data.name)
     layer = rep.profile_.set_index("layer").loc[rep.layer_]
@@ -478,7 +529,8 @@ def _train_and_probe(data, settings, *, notes, step):
     step("robustness")
     # clip to the preprocessed pixel range, so that epsilon is a fraction of [0, 255]
     curve = robustness_curve(clf, X_test, y_test, list(settings.epsilons), attack="fgsm",
-                             bounds=(0.0, 255.0), random_state=settings.random_state)
+                             bounds=(0.0, 255.0), random_state=settings.random_state,
+                             verbose=settings.verbose)
     curve.insert(0, "dataset", data.name)
     at_reference = curve[np.isclose(curve["epsilon"], 2 / 255)]
     if len(at_reference):
@@ -508,14 +560,22 @@ def _sample_grid(data, per_class=6):
     if X.ndim not in (3, 4):
         return None
     picks = []
-    for c in np.unique(data.y)[:4]:
+    for c in _class_order(data)[:4]:
         picks.extend(np.flatnonzero(data.y == c)[:per_class])
     return X[picks], np.asarray(data.y)[picks]
 
 
+def _class_order(data):
+    """The classes of a dataset in the order given with --classes, else sorted."""
+    if data.classes is not None:
+        return np.asarray(data.classes)
+    return np.unique(data.y)
+
+
 def dataset_row(data):
     X = np.asarray(data.X)
-    labels, counts = np.unique(data.y, return_counts=True)
+    labels = _class_order(data)
+    counts = [int(np.sum(data.y == c)) for c in labels]
     return {
         "dataset": data.name,
         "source": data.source,
@@ -704,98 +764,148 @@ def _write_files(report, out, *, title):
 
     figures = make_figures(report)
     for name, (fig, _) in figures.items():
-        fig.savefig(out / f"{name}.png", dpi=110)
+        fig.savefig(out / f"{name}.png", dpi=_DPI)
     (out / "report.html").write_text(_html(report, figures, out, title=title))
 
 
 # --------------------------------------------------------------------------- plots
 
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
-           "#7f7f7f")
-
-
 def _figure(width, height):
     # Figure without pyplot: no global state, no GUI backend, safe in any thread
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig
+
+
+# Sizes for a laptop screen: figures about 9 inches wide, saved at 110 dpi (about 1000 pixels,
+# the width of the page), with 12-point text.
+_WIDE, _TALL = 9.0, 4.2
+_DPI = 110
+_FONT = {"font.size": 12, "axes.titlesize": 13, "legend.fontsize": 11}
 
 
 def make_figures(report):
-    """name -> (matplotlib Figure, caption), in the order the report shows them."""
-    figures = {"dimensions": _plot_dimensions(report), "sharpness": _plot_sharpness(report),
-               "local_dimensions": _plot_local(report)}
-    if report.samples:
-        figures["samples"] = _plot_samples(report)
-    if report.robustness is not None:
-        figures["robustness"] = _plot_robustness(report)
+    """name -> (matplotlib Figure, caption), in the order the report shows them.
+
+    One palette for all of them: colour is the dataset (in the order of the report),
+    marker the estimator or attack (:mod:`skintrinsic.plotting._style`).
+    """
+    import matplotlib
+
+    from .plotting._style import dataset_colors
+
+    colors = dataset_colors(report.datasets["dataset"])
+    with matplotlib.rc_context(_FONT):
+        figures = {"dimensions": _plot_dimensions(report, colors),
+                   "sharpness": _plot_sharpness(report, colors),
+                   "local_dimensions": _plot_local(report, colors)}
+        if report.samples:
+            figures["samples"] = _plot_samples(report)
+        if report.robustness is not None:
+            figures["robustness"] = _plot_robustness(report, colors)
     return figures
 
 
-def _plot_dimensions(report):
+def _dataset_legend(ax, colors, **kwargs):
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=c, label=name) for name, c in colors.items()]
+    return ax.legend(handles=handles, title="dataset", **kwargs)
+
+
+def _plot_dimensions(report, colors):
+    from matplotlib.lines import Line2D
+
+    from .plotting._style import estimator_marker
+
     m = report.measures[report.measures["quantity"].isin(["d_data", "d_repr"])]
-    names = list(report.datasets["dataset"])
+    names = list(colors)
     methods = list(dict.fromkeys(m["quantity"] + ": " + m["method"]))
-    fig = _figure(1.6 + 1.5 * len(names) + 0.5 * len(methods), 3.6)
+    fig = _figure(_WIDE, _TALL)
     ax = fig.add_subplot()
-    width = 0.8 / max(len(methods), 1)
+    width = 0.7 / max(len(names), 1)
+    markers = {}
     for j, method in enumerate(methods):
+        markers[method] = estimator_marker(method, j)
         sub = m[(m["quantity"] + ": " + m["method"]) == method].set_index("dataset")
-        xs, ys, err = [], [], [[], []]
         for i, name in enumerate(names):
-            if name in sub.index:
-                row = sub.loc[name]
-                xs.append(i + (j - (len(methods) - 1) / 2) * width)
-                ys.append(row["value"])
-                low, high = row["ci_low"], row["ci_high"]
-                # max(.., 0): a bar must never fail to draw over an interval that misses it
-                err[0].append(max(row["value"] - low, 0.0) if np.isfinite(low) else 0.0)
-                err[1].append(max(high - row["value"], 0.0) if np.isfinite(high) else 0.0)
-        ax.bar(xs, ys, width=width * 0.9, color=_COLORS[j % len(_COLORS)], label=method,
-               yerr=err, capsize=3)
-    ax.set_xticks(range(len(names)), names)
+            if name not in sub.index:
+                continue
+            row = sub.loc[name]
+            low, high = row["ci_low"], row["ci_high"]
+            # max(.., 0): an error bar must never fail to draw over an interval that misses it
+            err = [[max(row["value"] - low, 0.0) if np.isfinite(low) else 0.0],
+                   [max(high - row["value"], 0.0) if np.isfinite(high) else 0.0]]
+            ax.errorbar(j + (i - (len(names) - 1) / 2) * width, row["value"], yerr=err,
+                        marker=markers[method], markersize=9, color=colors[name], capsize=4,
+                        linestyle="none")
+    ax.set_xticks(range(len(methods)), [_short_method(x) for x in methods])
+    ax.set_xlim(-0.6, len(methods) - 0.4)
     ax.set_ylabel("intrinsic dimension")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_ylim(bottom=0)
+    ax.grid(axis="y", alpha=0.3)
+    legend = _dataset_legend(ax, colors, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.add_artist(legend)
+    ax.legend(handles=[Line2D([], [], color="0.2", marker=mk, linestyle="none", markersize=9,
+                              label=_short_method(x)) for x, mk in markers.items()],
+              title="estimator", loc="lower left", bbox_to_anchor=(1.0, 0.0))
     ax.set_title("Intrinsic dimension")
     level = f"{report.settings.confidence_level:.0%}"
     return fig, (f"Intrinsic dimension of each dataset (d_data by MLE and TwoNN"
                  f"{', d_repr of the trained network' if report.settings.train else ''}); "
-                 f"error bars: {level} bootstrap intervals.")
+                 f"colour: dataset, marker: estimator; error bars: {level} bootstrap "
+                 "intervals.")
 
 
-def _plot_sharpness(report):
+def _short_method(method):
+    """'d_data: MLE (k=20)' -> 'd_data, MLE (k=20)' on two lines for a tick label."""
+    quantity, _, name = method.partition(": ")
+    return f"{quantity}\n{name}"
+
+
+def _plot_sharpness(report, colors):
+    from matplotlib.ticker import FuncFormatter
+
     m = report.measures[report.measures["quantity"] == "K_F"]
-    fig = _figure(1.6 + 1.3 * len(m), 3.4)
+    fig = _figure(_WIDE, 1.6 + 0.7 * len(m))
     ax = fig.add_subplot()
     values = np.where(np.isfinite(m["value"]), m["value"], np.nan)
-    bars = ax.bar(list(m["dataset"]), values,
-                  color=[_COLORS[i % len(_COLORS)] for i in range(len(m))])
-    ax.bar_label(bars, labels=[_format_value("K_F", v) for v in m["value"]], fontsize="small")
-    ax.set_ylabel("K_F (1 / pixel-value distance)")
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-    ax.margins(y=0.15)
+    positions = np.arange(len(m))[::-1]  # the first dataset on top
+    for y_pos, name, value, shown in zip(positions, m["dataset"], values, m["value"]):
+        ax.plot([0, value], [y_pos, y_pos], color=colors[name], lw=3)
+        ax.plot(value, y_pos, "o", color=colors[name], markersize=10)
+        ax.annotate(_format_value("K_F", shown), (value if np.isfinite(value) else 0, y_pos),
+                    xytext=(8, 0), textcoords="offset points", va="center")
+    ax.set_yticks(positions, list(m["dataset"]))
+    ax.set_ylim(-0.7, len(m) - 0.3)
+    # plain numbers on the axis: no "1e-3" offset text beside the printed values
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    ax.set_xlim(0, np.nanmax(values) * 1.25 if np.isfinite(np.nanmax(values)) else 1)
+    ax.set_xlabel("K_F (1 / pixel-value distance)")
+    ax.grid(axis="x", alpha=0.3)
     ax.set_title("Label sharpness")
     return fig, ("Label sharpness K_F = max |y_j - y_k| / ||x_j - x_k|| over all pairs, "
                  "on the preprocessed images; higher means two nearby images can carry "
                  "different labels.")
 
 
-def _plot_local(report):
-    fig = _figure(6.4, 3.4)
+def _plot_local(report, colors):
+    fig = _figure(_WIDE, _TALL)
     ax = fig.add_subplot()
-    for i, (name, local) in enumerate(report.local_dimensions.items()):
+    for name, local in report.local_dimensions.items():
         local = np.asarray(local, dtype=float)
         local = local[np.isfinite(local)]
         if local.size == 0:
             continue
         high = np.quantile(local, 0.99)
         ax.hist(local[local <= high], bins=40, density=True, histtype="stepfilled", alpha=0.35,
-                color=_COLORS[i % len(_COLORS)], label=name)
+                color=colors[name], label=name)
         d = report.measures.query("dataset == @name and quantity == 'd_data'")["value"].iloc[0]
-        ax.axvline(d, color=_COLORS[i % len(_COLORS)], linestyle="--")
+        ax.axvline(d, color=colors[name], linestyle="--", lw=2)
     ax.set_xlabel(f"local MLE dimension (k={report.settings.k})")
     ax.set_ylabel("density")
-    ax.legend(fontsize="small")
+    ax.legend(title="dataset")
     ax.set_title("Local intrinsic dimension")
     return fig, ("Distribution of the per-image MLE dimension 1/u_k (up to the 99th "
                  "percentile); dashed: the dataset estimate, which averages the inverses.")
@@ -812,22 +922,26 @@ def _plot_samples(report):
             ax = axes[r, c]
             ax.set_axis_off()
             if c < len(images):
-                ax.imshow(images[c], cmap="gray", interpolation="nearest")
+                image = images[c]
+                if image.ndim == 3:  # RGB after the reference preprocessing: max 255
+                    image = np.clip(np.asarray(image, dtype=float) / 255.0, 0.0, 1.0)
+                ax.imshow(image, cmap="gray", interpolation="nearest")
                 ax.set_title(str(labels[c]), fontsize="small")
         axes[r, 0].text(-0.15, 0.5, name, transform=axes[r, 0].transAxes, ha="right",
                         va="center", fontsize="small")
     return fig, "A few preprocessed images of each class, with their labels."
 
 
-def _plot_robustness(report):
-    fig = _figure(6.4, 3.4)
+def _plot_robustness(report, colors):
+    fig = _figure(_WIDE, _TALL)
     ax = fig.add_subplot()
-    for i, (name, sub) in enumerate(report.robustness.groupby("dataset", sort=False)):
-        ax.plot(sub["epsilon"] * 255, sub["delta_loss"], marker="o", label=name,
-                color=_COLORS[i % len(_COLORS)])
+    for name, sub in report.robustness.groupby("dataset", sort=False):
+        ax.plot(sub["epsilon"] * 255, sub["delta_loss"], marker="o", markersize=8, lw=2,
+                label=name, color=colors[name])
     ax.set_xlabel("epsilon (x 1/255 of the pixel range)")
     ax.set_ylabel("attacked loss - clean loss")
-    ax.legend(fontsize="small")
+    ax.legend(title="dataset")
+    ax.grid(alpha=0.3)
     ax.set_title("Robustness to FGSM")
     return fig, ("Increase of the test loss under an FGSM attack of size epsilon, for the "
                  "small network trained on each dataset.")

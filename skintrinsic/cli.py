@@ -5,14 +5,17 @@
     skintrinsic                              # the built-in default: sklearn digits
     skintrinsic profile DATA [--train] --out DIR
     skintrinsic compare A B ... --out DIR
+    skintrinsic fetch NAME ...               # download datasets into the data folder
 
-DATA is a built-in name (``digits``, ``mnist``, a MedMNIST name such as
-``pneumoniamnist``), an ``.npz`` file (MedMNIST layout or plain ``X``/``y``), an
+DATA is a built-in name (``digits``, ``mnist``, ``cifar10``, ``svhn``, a MedMNIST name
+such as ``pneumoniamnist``), an ``.npz`` file (MedMNIST layout or plain ``X``/``y``), an
 IDX images file (its labels beside it or given with ``--labels``), or a folder of
 images with one sub-folder per class.
 
 This module only parses arguments, shows progress and turns errors into one
-line; the measuring is in :mod:`skintrinsic._report`.
+line; the measuring is in :mod:`skintrinsic._report`.  It imports nothing heavy (torch,
+pandas, matplotlib) until the arguments are known to be valid, so a typo is answered at
+once, and it sets the thread count before torch is loaded.
 """
 
 import argparse
@@ -21,7 +24,9 @@ import sys
 
 from . import __version__
 
-_COMMANDS = ("profile", "compare")
+_COMMANDS = ("profile", "compare", "fetch")
+_BUILTIN_NAMES = ("digits", "mnist", "cifar10", "svhn")  # and MedMNIST names, ending in "mnist"
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _EXIT_INPUT_ERROR = 1
 _EXIT_INTERRUPTED = 130
 
@@ -76,11 +81,10 @@ def _add_common(parser):
     data.add_argument("--size", type=_positive_int, default=None, metavar="S",
                       help="resize images to S x S (default: keep their resolution; the paper "
                            "uses 224)")
-    data.add_argument("--data-home", default=None, metavar="DIR",
-                      help="folder of the built-in datasets (default: $SKINTRINSIC_DATA_HOME, "
-                           "else ~/skintrinsic_data)")
+    _add_data_home(data)
     data.add_argument("--download", action="store_true",
-                      help="download a built-in dataset missing from the data folder")
+                      help="download a built-in dataset missing from the data folder (or "
+                           "fetch it first: skintrinsic fetch NAME)")
 
     est = parser.add_argument_group("estimators")
     est.add_argument("--k", type=_mle_k, default=20,
@@ -96,6 +100,10 @@ def _add_common(parser):
     est.add_argument("--device", default="cpu",
                      help="torch device: cpu (default), cuda or auto")
     est.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
+    est.add_argument("--threads", type=_positive_int, default=None, metavar="T",
+                     help="CPU threads of torch and of numpy's linear algebra (default: half "
+                          "the cores, at least 1: on a machine shared with other work, one "
+                          "thread per core in use is much faster than oversubscribing)")
 
     out = parser.add_argument_group("output")
     out.add_argument("--out", default="skintrinsic-report", metavar="DIR",
@@ -109,6 +117,12 @@ def _add_common(parser):
                      help="no progress bar (it is shown only on a terminal anyway)")
     out.add_argument("--debug", action="store_true",
                      help="show the full traceback of an error")
+
+
+def _add_data_home(group):
+    group.add_argument("--data-home", default=None, metavar="DIR",
+                       help="folder of the built-in datasets (default: $SKINTRINSIC_DATA_HOME, "
+                            "else ~/skintrinsic_data)")
 
 
 def build_parser():
@@ -140,6 +154,18 @@ def build_parser():
     compare.add_argument("data", nargs="+", metavar="DATA",
                          help="two or more datasets (built-in names or paths)")
     _add_common(compare)
+
+    fetch = sub.add_parser(
+        "fetch", help="download datasets into the data folder",
+        description="Download datasets into the data folder, each file checked against its "
+                    "published md5; files already there and intact are kept.")
+    fetch.add_argument("names", nargs="+", metavar="NAME",
+                       help="mnist (its test set), mnist_train, cifar10, svhn, or a MedMNIST "
+                            "name such as pneumoniamnist (pneumoniamnist_224: 224 pixels)")
+    _add_data_home(fetch)
+    fetch.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    fetch.add_argument("--debug", action="store_true",
+                       help="show the full traceback of an error")
     return parser
 
 
@@ -167,11 +193,76 @@ class _Stages:
             self.bar.set_description(description)
 
 
+def default_threads():
+    """The thread policy: half the cores, at least one.
+
+    torch's own default (one thread per core) collapses when another process uses the CPU:
+    its threads wait for each other at every operation (benchmarks/README.md, "Threads").
+    Half the cores leaves room for other work and loses little on an idle machine.
+    """
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
+def _set_threads(threads):
+    """Threads of the BLAS/OpenMP pools, set before torch and numpy are imported.
+
+    Called in-process after they are loaded (e.g. by a test), the variables would only leak
+    into the caller's environment: they are then left alone.
+    """
+    threads = default_threads() if threads is None else threads
+    if "torch" not in sys.modules and "numpy" not in sys.modules:
+        for name in _THREAD_VARIABLES:
+            os.environ[name] = str(threads)
+    return threads
+
+
+def _check_sources(args):
+    """Fail fast, before any heavy import, on inputs that cannot be read: an error or None."""
+    sources = [args.data] if args.command == "profile" else list(args.data)
+    for source in sources:
+        if source is None or os.path.exists(os.path.expanduser(source)):
+            continue
+        key = str(source).lower()
+        if key not in _BUILTIN_NAMES and not (key.endswith("mnist") and "/" not in key):
+            return (f"{source}: no such file or folder, and not a built-in dataset "
+                    f"({', '.join(_BUILTIN_NAMES)} or a MedMNIST name)")
+    labels = getattr(args, "labels", None)
+    if labels is not None and not os.path.isfile(os.path.expanduser(labels)):
+        return f"--labels {labels}: no such file"
+    if args.task == "all" and args.classes:
+        return "--classes picks the two classes of --task binary; drop it or use --task binary"
+    return None
+
+
+def _fetch(args):
+    from .datasets import fetch_datasets, get_data_home
+
+    home = get_data_home(args.data_home)
+    paths = fetch_datasets(args.names, data_home=home, verbose=0 if args.quiet else 1)
+    for name, files in paths.items():
+        print(f"{name}: " + ", ".join(p.name for p in files))
+    print(f"Data folder: {home}")
+    return 0
+
+
 def _run(args):
     # heavy imports (torch, pandas, matplotlib) only once the arguments are known to be valid
+    import torch
     from tqdm.auto import tqdm
 
     from . import _report
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(_set_threads(args.threads))
+    try:
+        return _profile(args, tqdm, _report)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _profile(args, tqdm, _report):
+    # the steps' own bars (per batch of images, with the time left) where the stage bar shows
+    verbose = int(not args.quiet and sys.stderr.isatty())
 
     sources = [args.data] if args.command == "profile" else list(args.data)
     if args.command == "profile" and sources == [None]:
@@ -180,7 +271,7 @@ def _run(args):
         k=args.k, n_bootstrap=args.n_bootstrap, n_samples=args.n_samples, task=args.task,
         classes=tuple(args.classes or ()), size=args.size, split=args.split, download=args.download,
         train=args.train,
-        epochs=args.epochs, device=args.device, random_state=args.seed)
+        epochs=args.epochs, device=args.device, random_state=args.seed, verbose=verbose)
     labels = getattr(args, "labels", None)
     # before any measuring: a run must not end in a refusal to write
     replacing = _report.check_output(args.out, overwrite=args.overwrite)
@@ -218,8 +309,14 @@ def main(argv=None):
     args = parser.parse_args(_normalize_argv(argv))
     if args.command == "compare" and len(args.data) < 2:
         parser.error("compare needs two or more datasets; use 'skintrinsic profile' for one")
+    if args.command != "fetch":
+        problem = _check_sources(args)
+        if problem is not None:
+            print(f"skintrinsic: error: {problem}", file=sys.stderr)
+            return _EXIT_INPUT_ERROR
+        _set_threads(args.threads)  # before torch or numpy start their thread pools
     try:
-        return _run(args)
+        return _fetch(args) if args.command == "fetch" else _run(args)
     except KeyboardInterrupt:
         print("skintrinsic: interrupted", file=sys.stderr)
         return _EXIT_INTERRUPTED

@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._validation import validate_images
 from .dimension import IntrinsicDimension
 from .nets._hooks import extract_features, layer_depth, resolve_layers
+from .nets.classifier import data_fingerprint
 
 __all__ = ["RepresentationDimension"]
 
@@ -246,6 +247,14 @@ class RepresentationDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 f"{X_flat.shape[0]} rows. Pass the X the classifier was fitted on."
             )
         self.train_indices_ = indices
+        expected = getattr(self.classifier_, "train_fingerprint_", None)
+        if self.prefit and expected is not None and \
+                data_fingerprint(X_flat[indices]) != expected:
+            raise ValueError(
+                f"X is not the data the prefit {type(self.classifier_).__name__} was trained on: "
+                f"its {indices.size} training rows differ from the images seen in fit. d_repr is "
+                "measured on the network's own training set; pass the X given to the "
+                "classifier's fit (or use prefit=False to train a clone on this X).")
 
         network = self._network()
         names = resolve_layers(network, self.layers)

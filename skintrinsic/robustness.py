@@ -182,11 +182,15 @@ def _check_label_range(labels, logits):
 
 
 def _to_tensor(X, dtype):
-    if not isinstance(X, torch.Tensor):
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu()
+    else:
         X = as_array(X, "X")
         if X.dtype.kind not in "biuf":  # before torch, whose error would name numpy's object_
             raise ValueError(f"X must be numeric, got dtype {X.dtype}.")
-    X = X.detach().cpu() if isinstance(X, torch.Tensor) else torch.as_tensor(X)
+        # a read-only array (joblib hands its workers memory-mapped ones) would make torch warn
+        # once per process that tensors cannot be read-only: copy it instead
+        X = torch.as_tensor(X if X.flags.writeable else X.copy())
     if X.ndim < 2:
         raise ValueError(f"X must be (n_samples, ...), got shape {tuple(X.shape)}.")
     if X.dtype.is_complex or not (X.dtype.is_floating_point or X.dtype in (
@@ -261,6 +265,10 @@ _SCORER_CONSTRAINTS = {
 }
 
 
+def _attack_name(attack):
+    return attack if isinstance(attack, str) else type(attack).__name__
+
+
 def _curve(estimator, X, y, epsilons, params):
     """Clean and attacked loss and accuracy for each epsilon: the shared engine."""
     try:
@@ -288,6 +296,9 @@ def _curve(estimator, X, y, epsilons, params):
         X = X.reshape((n, *shape))
     labels = torch.as_tensor(_encode_labels(y, classes, n))
     lo, hi = _resolve_bounds(params["bounds"], X)
+    # the bounds as X's float type holds them: clamping rounds to that type, and foolbox checks
+    # the clamped images against these numbers (a float64 bound rounded up by float32 failed)
+    lo, hi = (float(torch.tensor(b, dtype=X.dtype)) for b in (lo, hi))
     X = X.clamp(lo, hi)
     scale = (hi - lo) if params["epsilon_scale"] == "range" else 1.0
     eps_abs = [float(e) * scale for e in epsilons]
@@ -320,9 +331,11 @@ def _curve(estimator, X, y, epsilons, params):
                 torch.manual_seed(seed)
             # foolbox moves the model to `device` in place; it is moved back in `finally`
             fmodel = fb.PyTorchModel(net, bounds=(lo, hi), device=device)
-            starts = range(0, n, params["batch_size"])
-            for start in progress(starts, verbose=params["verbose"], desc="attack",
-                                  total=len(starts)):
+            # counted in attacked images (one per image and epsilon), so that the bar moves
+            # and its time estimate holds even when a PGD batch takes minutes
+            bar = progress(None, verbose=params["verbose"], total=n * len(eps_abs),
+                           unit="img", desc=f"{_attack_name(params['attack'])} attack")
+            for start in range(0, n, params["batch_size"]):
                 xb = X[start:start + params["batch_size"]].to(device)
                 yb = labels[start:start + params["batch_size"]].to(device)
                 with torch.no_grad():
@@ -330,18 +343,21 @@ def _curve(estimator, X, y, epsilons, params):
                     _check_label_range(yb, logits)
                     clean_loss += float(ce(logits, yb))
                     clean_correct += int((logits.argmax(1) == yb).sum())
-                _, advs, _ = attack(fmodel, xb, yb, epsilons=eps_abs)
-                with torch.no_grad():
-                    for k, adv in enumerate(advs):
+                # one epsilon at a time is what foolbox does inside a call with several, in
+                # the same order: the random starts of PGD are the same either way
+                for k, eps in enumerate(eps_abs):
+                    _, adv, _ = attack(fmodel, xb, yb, epsilons=eps)
+                    with torch.no_grad():
                         logits = net(adv)
                         adv_loss[k] += float(ce(logits, yb))
                         adv_correct[k] += int((logits.argmax(1) == yb).sum())
+                    bar.update(len(xb))
+            bar.close()
     finally:
         if param_device is not None:
             module.to(param_device)
 
-    name = params["attack"]
-    name = name if isinstance(name, str) else type(name).__name__
+    name = _attack_name(params["attack"])
     frame = pd.DataFrame(
         {
             "attack": name,
@@ -413,7 +429,8 @@ class RobustnessScorer:
         Seeds PGD's random start (torch's global generator is forked, not
         disturbed).
     verbose : int, default=0
-        Show a progress bar over batches.
+        Show a progress bar counting attacked images (one per image and epsilon), with
+        the time left.
 
     Examples
     --------
@@ -548,7 +565,8 @@ def robustness_curve(estimator, X, y, epsilons, *, attack="fgsm", norm="linf",
     random_state : int, RandomState instance or None, default=None
         Seeds PGD's random start.
     verbose : int, default=0
-        Show a progress bar over batches.
+        Show a progress bar counting attacked images (one per image and epsilon), with
+        the time left.
 
     Returns
     -------

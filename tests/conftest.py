@@ -1,6 +1,9 @@
 """Test-wide settings: one torch thread (2 busy cores make the default 10x slower), real-data paths."""
 
+import contextlib
+import http.server
 import os
+import threading
 from pathlib import Path
 
 # sklearn's check_array_api_input only runs with this set, and scipy reads it at import
@@ -15,23 +18,78 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: the files the real-data tests read, and the command that puts them in the data home
+REAL_DATA = ("mnist-t10k-images-idx3-ubyte.gz", "mnist-t10k-labels-idx1-ubyte.gz",
+             "pneumoniamnist.npz")
+FETCH_COMMAND = "skintrinsic fetch mnist pneumoniamnist"
+#: every skip for missing data says this; .ci/run fails when it finds it among the skips
+MISSING_DATA = "real data missing"
+
+
 def shared_data_dir():
-    """``$SKINTRINSIC_DATA_HOME``, else ``../shared/data`` beside the checkout."""
-    env = os.environ.get("SKINTRINSIC_DATA_HOME")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+    """The folder the real-data tests read: the library's data home, as the CLI uses it.
+
+    That is ``$SKINTRINSIC_DATA_HOME`` when set.  Otherwise the project's own copy in
+    ``../shared/data`` beside the checkout when it holds the data (the library knows
+    nothing of it), else the library's default ``~/skintrinsic_data``, where
+    ``skintrinsic fetch`` puts the files.
+    """
+    from skintrinsic.datasets._fetch import ENV_DATA_HOME, default_data_home
+
+    if os.environ.get(ENV_DATA_HOME):
+        return default_data_home()
+    shared = REPO.parent / "shared" / "data"
+    if all((shared / name).is_file() for name in REAL_DATA):
+        return shared
+    return default_data_home()
 
 
 @pytest.fixture(scope="session")
 def data_home():
     path = shared_data_dir()
-    if not (path / "pneumoniamnist.npz").exists():
-        pytest.fail(
-            f"real test data not found in {path}; set SKINTRINSIC_DATA_HOME to the folder holding "
-            "mnist-t10k-*.gz and pneumoniamnist.npz"
-        )
+    missing = [name for name in REAL_DATA if not (path / name).is_file()]
+    if missing:
+        pytest.skip(f"{MISSING_DATA}: {', '.join(missing)} not in {path}; run "
+                    f"`{FETCH_COMMAND}` to download them there (or set "
+                    "SKINTRINSIC_DATA_HOME to a folder that holds them)")
     return path
+
+
+#: md5 of the project's own PneumoniaMNIST copy in ../shared/data (its train split differs
+#: from the official file that `skintrinsic fetch pneumoniamnist` downloads)
+SHARED_PNEUMONIAMNIST_MD5 = "f5b994ec7c2fe8bc81ae15cbab7c3df8"
+
+
+@pytest.fixture(scope="session")
+def shared_copy(data_home):
+    """For tests of the project's own data copy: skip when the data home holds other files."""
+    import hashlib
+
+    md5 = hashlib.md5((data_home / "pneumoniamnist.npz").read_bytes()).hexdigest()
+    if md5 != SHARED_PNEUMONIAMNIST_MD5 or not (data_home / "README.md").is_file():
+        pytest.skip(f"checks the project's own copy of the data (../shared/data, "
+                    f"pneumoniamnist.npz md5 {SHARED_PNEUMONIAMNIST_MD5}, with its README); "
+                    f"{data_home} holds another copy")
+    return data_home
 
 
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@contextlib.contextmanager
+def serve(root, handler):
+    """A threaded HTTP server on 127.0.0.1 serving ``root`` with ``handler`` (URL: ``.base``)."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.root, httpd.requests = Path(root), []
+    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import skintrinsic
+from conftest import serve
 from skintrinsic.datasets import _fetch, get_data_home, load_medmnist, load_mnist
 
 T10K_IMAGES = "mnist-t10k-images-idx3-ubyte.gz"
@@ -98,16 +99,8 @@ _HOSTILE = {"endless": _endless, "huge": _huge, "drip": _drip}
 
 @pytest.fixture(scope="module")
 def _running_server(data_home):
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.root = data_home
-    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with serve(data_home, _Handler) as httpd:
+        yield httpd
 
 
 @pytest.fixture
@@ -176,7 +169,7 @@ def test_env_variable_reaches_the_loaders(data_home, monkeypatch):
 
 # ------------------------------------------------------------------------------- registry
 
-def test_registry_checksums_match_the_shared_files_and_readme(data_home):
+def test_registry_checksums_match_the_shared_files_and_readme(data_home, shared_copy):
     readme = (data_home / "README.md").read_text()
     for name in (T10K_IMAGES, T10K_LABELS):
         official = _fetch.REGISTRY[name].md5
@@ -201,12 +194,13 @@ def test_library_knows_nothing_of_the_test_data(data_home):
 
 def test_registry_entries_are_well_formed():
     registry = _fetch._build_registry()  # the real URLs, not the test's loopback ones
-    assert len(registry) == 4 + 12 * 4
+    assert len(registry) == 4 + 12 * 4 + 3  # MNIST, MedMNIST, CIFAR-10 and SVHN
     for name, entry in registry.items():
         assert entry.filename == name
         assert entry.urls and all(re.match(r"https?://", u) for u in entry.urls)
         assert all(re.fullmatch(r"[0-9a-f]{32}", m) for m in entry.md5)
-        assert all(u.split("?")[0].endswith(name.removeprefix("mnist-")) for u in entry.urls)
+        official = name.removeprefix("mnist-").removeprefix("svhn-")
+        assert all(u.split("?")[0].endswith(official) for u in entry.urls)
     assert len({e.md5[0] for e in registry.values()}) == len(registry)
     assert registry[T10K_IMAGES].urls[0].startswith("http://yann.lecun.com/exdb/mnist/")
     assert registry["pneumoniamnist_224.npz"].urls == (

@@ -143,6 +143,21 @@ def test_prefit_does_not_refit(digits, digits_rep):
         RepresentationDimension(clf, prefit=True).fit(X[:100])
 
 
+def test_prefit_refuses_other_images_of_the_same_length(digits, digits_rep):
+    X, _ = digits
+    clf = digits_rep.classifier_
+    assert clf.train_fingerprint_ is not None
+    # the same number of rows, other images (e.g. a test set instead of the training set)
+    for other in (X[::-1], X + 1.0):
+        with pytest.raises(ValueError, match="not the data the prefit ImageClassifier was"):
+            RepresentationDimension(clf, prefit=True, estimator=twonn()).fit(other)
+    # the same images in another float type are the training set
+    as_float64 = RepresentationDimension(clf, prefit=True, estimator=twonn()).fit(
+        X.astype(np.float64))
+    same = RepresentationDimension(clf, prefit=True, estimator=twonn()).fit(X)
+    assert as_float64.dimension_ == pytest.approx(same.dimension_, rel=1e-6)
+
+
 def test_plain_torch_module():
     X = make_linear_manifold(400, 3, 10, random_state=1).astype(np.float32)
     torch.manual_seed(0)  # the weights, else they depend on the tests run before

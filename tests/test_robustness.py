@@ -1,6 +1,10 @@
 """RobustnessScorer and robustness_curve: closed forms on linear models, skorch, GridSearchCV."""
 
+import re
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy.special import log_softmax, softmax
@@ -334,3 +338,47 @@ def test_image_classifier_inputs_in_any_shape_and_its_own_test_loss():
     assert curves[0].loc[0, "clean_accuracy"] == pytest.approx(clf.score(Xt, yt))
     with pytest.raises(ValueError, match="fitted shape"):
         robustness_curve(clf, Xt[:, :63], yt, [0.1])
+
+
+def test_read_only_input_gives_no_torch_warning_and_the_same_curve(digits01, trained_mlp):
+    # joblib hands scaling_study's workers memory-mapped, read-only arrays
+    X, y = digits01
+    X = X / 16
+    frozen = X.copy()
+    frozen.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "non-writable" UserWarning included
+        curve = robustness_curve(trained_mlp, frozen, y, [0.05], bounds=(0, 1))
+    expected = robustness_curve(trained_mlp, X, y, [0.05], bounds=(0, 1))
+    pd.testing.assert_frame_equal(curve, expected)
+
+
+def test_progress_counts_attacked_images_with_time_left(digits01, trained_mlp, capsys,
+                                                        monkeypatch):
+    import functools
+
+    from skintrinsic import _compute
+
+    # every update drawn (tqdm otherwise redraws at most every 0.1 s)
+    monkeypatch.setattr(_compute, "tqdm", functools.partial(_compute.tqdm, mininterval=0))
+    X, y = digits01
+    robustness_curve(trained_mlp, X[:100] / 16, y[:100], [0.02, 0.05], attack="pgd", steps=3,
+                     bounds=(0, 1), batch_size=40, random_state=0, verbose=1)
+    err = capsys.readouterr().err
+    # 100 images x 2 epsilons, in batches of 40: the bar moves per batch, in images
+    assert "pgd attack" in err and "200/200" in err and "img" in err
+    assert "80/200" in err
+    assert re.search(r"<\d\d:\d\d", err)  # tqdm's estimate of the time left
+
+
+def test_float64_data_bounds_that_float32_rounds_up(digits01, trained_mlp):
+    # max 1/3 in float64; the float32 network sees 0.33333334 > 1/3, which foolbox refused
+    # (an AssertionError inside foolbox, e.g. in every worker of scaling_study)
+    X, y = digits01
+    X = X.astype(np.float64) / 48.0
+    assert np.float32(X.max()) > X.max()
+    # the bounds as scaling_study computes them: from the float64 arrays
+    curve = robustness_curve(trained_mlp, X, y, [0.0, 0.05], bounds=(0.0, float(X.max())),
+                             attack="pgd", steps=2, random_state=0)
+    assert np.all(np.isfinite(curve["attacked_loss"]))
+    assert curve["attacked_loss"].iloc[1] >= curve["attacked_loss"].iloc[0]

@@ -11,6 +11,11 @@ _LAZY = {
     "load_medmnist": "_loaders",
     "load_image_folder": "_loaders",
     "binary_task": "_loaders",
+    # _natural.py: the RGB natural datasets (CIFAR-10 binary version, SVHN .mat files)
+    "load_cifar10": "_natural",
+    "load_svhn": "_natural",
+    # _catalog.py: dataset names -> registry files, for `skintrinsic fetch`
+    "fetch_datasets": "_catalog",
     "ReferencePreprocessor": "_preprocessing",
     # _generators.py: manifolds of known intrinsic dimension
     "make_sphere": "_generators",

@@ -108,6 +108,21 @@ def _cap(n_bytes):
     return int(n_bytes * _SIZE_MARGIN) + _SIZE_SLACK
 
 
+# The RGB natural datasets of Konz & Mazurowski: CIFAR-10's binary version (never the pickled
+# one) from its authors' page, and SVHN's cropped digits as MATLAB files; the md5s are the ones
+# the CIFAR page publishes and the ones torchvision checks for SVHN.  The sizes bound the
+# download (the CIFAR-10 tarball is 170,052,171 bytes; the SVHN files hold 73,257 and 26,032
+# uint8 images of 32x32x3 plus MATLAB's headers).
+_NATURAL = {
+    "cifar-10-binary.tar.gz": ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+                               "c32a1d4ab5d03f1284b67883e8d87530", 170_052_171),
+    "svhn-train_32x32.mat": ("http://ufldl.stanford.edu/housenumbers/train_32x32.mat",
+                             "e26dedcc434d2e4c54c9b2d4a06d8373", 73_257 * (3072 + 8)),
+    "svhn-test_32x32.mat": ("http://ufldl.stanford.edu/housenumbers/test_32x32.mat",
+                            "eb5a983be6a315427106f1b164d9cef3", 26_032 * (3072 + 8)),
+}
+
+
 def medmnist_filename(name, size=28):
     """The official file name of a 2D MedMNIST dataset at ``size`` pixels."""
     return f"{name}.npz" if size == 28 else f"{name}_{size}.npz"
@@ -126,11 +141,22 @@ def _build_registry():
             raw = n_images * (channels * size * size + label_columns)
             registry[filename] = RemoteFile(
                 filename, (_MEDMNIST_URL.format(stem=filename[:-4]),), (md5,), _cap(raw))
+    for filename, (url, md5, n_bytes) in _NATURAL.items():
+        registry[filename] = RemoteFile(filename, (url,), (md5,), _cap(n_bytes))
     return registry
 
 
 #: filename -> RemoteFile.  Tests point the URLs at a loopback server.
 REGISTRY = _build_registry()
+
+
+def default_data_home():
+    """The data folder used when none is given: ``$SKINTRINSIC_DATA_HOME`` or the default.
+
+    Unlike :func:`get_data_home` it creates nothing, so a caller can ask whether data are
+    there without leaving an empty folder behind.
+    """
+    return data_home_path(None)
 
 
 def get_data_home(data_home=None):

@@ -12,6 +12,8 @@ _LAZY = {
     "RobustnessCurveDisplay": "_scaling",
     "SharpnessRobustnessDisplay": "_scaling",
     "SensitivityDisplay": "_diffeo",
+    # _style.py: colour = dataset, marker = estimator, grey and size = N
+    "dataset_colors": "_style",
 }
 
 __getattr__, __dir__, __all__ = attach(__name__, _LAZY)

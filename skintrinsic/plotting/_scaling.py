@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from ._checks import as_frame, as_vector, study_frame
+from ._style import dataset_colors, estimator_marker, size_markersizes, size_shades
 
 __all__ = ["RobustnessCurveDisplay", "ScalingLawDisplay", "SharpnessRobustnessDisplay"]
 
@@ -39,6 +40,10 @@ class ScalingLawDisplay:
     for each training size N (at most ``max_curves``, the quantiles of N when
     there are more), at the geometric mean of K_F of the points with that N.
 
+    Colour means the domain (:func:`~skintrinsic.plotting.dataset_colors`); the training
+    size N is shown by grey shades (the law's curves) and by the size of the points, with
+    a legend entry per N.
+
     Parameters
     ----------
     dimension, log_loss : ndarray of shape (n_points,)
@@ -49,6 +54,10 @@ class ScalingLawDisplay:
         The fitted law as ``(label, d_grid, log_loss_on_grid)`` curves.
     dimension_name : str, default="d_data"
         Label of the x axis.
+    n_train : ndarray of shape (n_points,), default=None
+        The training size N of each point, drawn as its size.
+    curve_sizes : list of float, default=None
+        The N of each curve, for its shade.
 
     Attributes
     ----------
@@ -75,12 +84,15 @@ class ScalingLawDisplay:
     2
     """
 
-    def __init__(self, *, dimension, log_loss, domain=None, curves=None, dimension_name="d_data"):
+    def __init__(self, *, dimension, log_loss, domain=None, curves=None, dimension_name="d_data",
+                 n_train=None, curve_sizes=None):
         self.dimension = dimension
         self.log_loss = log_loss
         self.domain = domain
         self.curves = curves
         self.dimension_name = dimension_name
+        self.n_train = n_train
+        self.curve_sizes = curve_sizes
 
     @classmethod
     def from_estimator(cls, estimator, X, y, *, domain=None, max_curves=6, n_grid=50,
@@ -133,7 +145,7 @@ class ScalingLawDisplay:
             row = pd.DataFrame(row, columns=names) if names is not None else row
             curves.append((f"law, N={size:g}", grid, estimator.predict_log(row)))
         disp = cls(dimension=d, log_loss=np.log(y), domain=domain, curves=curves,
-                   dimension_name=dimension_name)
+                   dimension_name=dimension_name, n_train=n, curve_sizes=list(sizes))
         return disp.plot(ax=ax)
 
     @classmethod
@@ -178,22 +190,43 @@ class ScalingLawDisplay:
         display : ScalingLawDisplay
             The Display, with ``ax_`` and ``figure_`` set.
         """
+        from matplotlib.lines import Line2D
+
         d = as_vector(self.dimension, "dimension")
         log_loss = as_vector(self.log_loss, "log_loss")
         if d.shape != log_loss.shape:
             raise ValueError(f"dimension and log_loss must have one value per point, got "
                              f"{d.shape} and {log_loss.shape}.")
         ax = _axes(ax)
-        for label, idx in _groups(self.domain, d.shape[0]):
-            ax.scatter(d[idx], log_loss[idx], label=label, **(scatter_kwargs or {}))
+        groups = _groups(self.domain, d.shape[0])
+        colors = dataset_colors(label for label, _ in groups)
+        curve_sizes = list(self.curve_sizes or [])
+        n = None if self.n_train is None else np.asarray(self.n_train, dtype=float)
+        point_sizes = {} if n is None else size_markersizes(np.concatenate([n, curve_sizes]))
+        for label, idx in groups:
+            kwargs = {"color": colors[label], "edgecolor": "white", "linewidth": 0.5}
+            if n is not None:
+                kwargs["s"] = [point_sizes[v] for v in n[idx]]
+            ax.scatter(d[idx], log_loss[idx], label=label, **(kwargs | (scatter_kwargs or {})))
         self.lines_ = []
-        for label, grid, values in self.curves or []:
-            (line,) = ax.plot(grid, values, label=label, **({"lw": 1} | (line_kwargs or {})))
+        shades = size_shades(curve_sizes) if curve_sizes else {}
+        handles = []
+        for i, (label, grid, values) in enumerate(self.curves or []):
+            size = curve_sizes[i] if i < len(curve_sizes) else None
+            style = {"lw": 1.5, "color": shades.get(size, "0.3")} | (line_kwargs or {})
+            (line,) = ax.plot(grid, values, label=label, **style)
             self.lines_.append(line)
+            if size is not None and point_sizes:
+                # one legend entry per N: its curve's shade, and the size of its points
+                handles.append(Line2D([], [], color=style["color"], lw=style["lw"], marker="o",
+                                      markersize=np.sqrt(point_sizes[size]),
+                                      markerfacecolor="none", label=label))
         ax.set_xlabel(self.dimension_name)
         ax.set_ylabel("log L (test loss)")
         if self.domain is not None or self.lines_:
-            ax.legend()
+            domain_handles = [h for h in ax.get_legend_handles_labels()[0]
+                              if not isinstance(h, Line2D)]
+            ax.legend(handles=domain_handles + (handles or self.lines_), fontsize="small")
         self.ax_, self.figure_ = ax, ax.figure
         return self
 
@@ -316,8 +349,11 @@ default="delta_loss"
         for (attack, norm), part in self.curve.groupby(["attack", "norm"], sort=False):
             label = f"{attack} ({norm})" if many_norms else attack
             part = part.sort_values("epsilon")
-            (self.lines_[label],) = ax.plot(part["epsilon"], part[self.metric], marker="o",
-                                            label=label, **line_kwargs)
+            # the attack is shown by the marker; colour stays free for datasets
+            style = {"marker": estimator_marker(attack, len(self.lines_)),
+                     "color": "0.15" if not self.lines_ else "0.55"} | line_kwargs
+            (self.lines_[label],) = ax.plot(part["epsilon"], part[self.metric], label=label,
+                                            **style)
         ax.set_xlabel("epsilon")
         ax.set_ylabel(self.metric.replace("_", " "))
         ax.legend()
@@ -413,8 +449,11 @@ class SharpnessRobustnessDisplay:
         res = stats.pearsonr(k, dl)
         self.r_, self.pvalue_ = float(res.statistic), float(res.pvalue)
         ax = _axes(ax)
-        for label, idx in _groups(self.domain, k.shape[0]):
-            ax.scatter(k[idx], dl[idx], label=label, **(scatter_kwargs or {}))
+        groups = _groups(self.domain, k.shape[0])
+        colors = dataset_colors(label for label, _ in groups)
+        for label, idx in groups:
+            ax.scatter(k[idx], dl[idx], label=label,
+                       **({"color": colors[label]} | (scatter_kwargs or {})))
         slope, intercept = np.polyfit(k, dl, 1)
         grid = np.linspace(k.min(), k.max(), 2)
         (self.line_,) = ax.plot(grid, slope * grid + intercept, color="k", lw=1,
