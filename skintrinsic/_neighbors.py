@@ -505,9 +505,30 @@ def _argsort_rows(values, tiebreak):
     return np.lexsort((tiebreak, values), axis=-1)
 
 
-def _rank_exact(XQ, XR, q_rows, cand, frame, *, exclude_zero, self_rows=None):
-    """Exact squared distances (frame units) of the candidates, sorted by (distance, index)."""
-    exact = pair_sq_distances(XQ, XR, q_rows, cand, frame.scale)
+def _symmetric_pair_sq(X, cand, scale):
+    """Exact squared distances of each row's candidates in ``X`` against itself, each
+    unordered pair computed once (a pair often stands in both rows' lists)."""
+    n, m = cand.shape
+    valid = cand >= 0
+    rows = np.broadcast_to(np.arange(n)[:, None], cand.shape)
+    lo, hi = np.minimum(rows, cand)[valid], np.maximum(rows, cand)[valid]
+    keys, inverse = np.unique(lo * np.int64(n) + hi, return_inverse=True)
+    values = pair_sq_distances(X, X, keys // n, (keys % n)[:, None], scale)[:, 0]
+    out = np.full(cand.shape, np.inf)
+    out[valid] = values[inverse.ravel()]
+    return out
+
+
+def _rank_exact(XQ, XR, q_rows, cand, frame, *, exclude_zero, self_rows=None,
+                symmetric=False):
+    """Exact squared distances (frame units) of the candidates, sorted by (distance, index).
+
+    ``symmetric``: ``XQ`` is ``XR`` and ``q_rows`` every row, so each pair is computed once.
+    """
+    if symmetric:
+        exact = _symmetric_pair_sq(XR, cand, frame.scale)
+    else:
+        exact = pair_sq_distances(XQ, XR, q_rows, cand, frame.scale)
     if self_rows is not None:
         exact[cand == self_rows[:, None]] = np.inf
     if exclude_zero:
@@ -567,7 +588,7 @@ def _search_exact(R, Q, k, *, self_mode, exclude_zero, device, verbose, desc,
     approx, cand = _candidates(opQ, opR, m, self_mode=self_mode, q_labels=q_labels if not
                                self_mode else labels, r_labels=labels, verbose=verbose, desc=desc)
     exact, cand = _rank_exact(Q, R, q_rows, cand, frame, exclude_zero=exclude_zero,
-                              self_rows=self_rows)
+                              self_rows=self_rows, symmetric=self_mode)
     ok = _certified(opQ, opR, q_rows, approx[:, -1], exact[:, k - 1], n_eligible, m)
     failed = np.flatnonzero(~ok)
     if stats is not None:
