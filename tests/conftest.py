@@ -93,3 +93,22 @@ def serve(root, handler):
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+@pytest.fixture
+def shared_copy_registered(shared_copy, monkeypatch):
+    """Let the registry accept the test copy of PneumoniaMNIST, which is not the official file.
+
+    The library knows only the official checksum; loading the copy by name needs it
+    registered.  (``shared_copy`` skips when the data home holds another file.)
+    """
+    import dataclasses
+    import hashlib
+
+    from skintrinsic.datasets import _fetch
+
+    name = "pneumoniamnist.npz"
+    md5 = hashlib.md5((shared_copy / name).read_bytes()).hexdigest()
+    monkeypatch.setitem(_fetch.REGISTRY, name, dataclasses.replace(_fetch.REGISTRY[name],
+                                                                   md5=(md5,)))
+    return md5

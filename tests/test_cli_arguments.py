@@ -30,7 +30,7 @@ def _main_in_fresh_python(args):
     (["compare", "mnist", "nothere/"], "nothere/"),
     (["--task", "all", "--classes", "a", "b"], "--classes picks"),
     (["digits", "--labels", "nolabels.txt"], "--labels"),
-    (["--k", "0"], "must be a positive integer"),
+    (["--k", "0"], "must be at least 3"),
     (["--threads", "0"], "must be a positive integer"),
     (["fetch"], "the following arguments are required"),
 ])
@@ -46,13 +46,14 @@ def test_argument_errors_come_before_any_heavy_import(args, words, tmp_path, mon
 
 def _profile(args, data_home, tmp_path, capsys):
     code = cli.main(["profile", *args, "--n-bootstrap", "0", "--data-home", str(data_home),
-                     "--out", str(tmp_path / "out"), "-q"])
+                     "--out", str(tmp_path / "out"), "--overwrite", "-q"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return captured.out, json.loads((tmp_path / "out" / "report.json").read_text())
 
 
-def test_numeric_class_aliases_and_the_order_given(data_home, tmp_path, capsys):
+def test_numeric_class_aliases_and_the_order_given(data_home, shared_copy_registered, tmp_path,
+                                                   capsys):
     common = ["pneumoniamnist", "--n-samples", "200"]
     out, report = _profile([*common, "--classes", "1", "0"], data_home, tmp_path, capsys)
     # 1 is "pneumonia", 0 "normal" (the dataset's label names), listed in the order given
@@ -69,7 +70,7 @@ def test_numeric_class_aliases_and_the_order_given(data_home, tmp_path, capsys):
     (["1", "pneumonia"], "twice"),
     (["0", "7"], "0 = normal, 1 = pneumonia"),
 ])
-def test_bad_class_aliases(classes, words, data_home, tmp_path, capsys):
+def test_bad_class_aliases(classes, words, data_home, shared_copy_registered, tmp_path, capsys):
     code = cli.main(["pneumoniamnist", "--classes", *classes, "--data-home", str(data_home),
                      "--out", str(tmp_path), "-q"])
     assert code == 1 and words in capsys.readouterr().err
@@ -100,7 +101,7 @@ def test_progress_with_time_left_in_every_long_step(capsys, monkeypatch):
     keep = np.isin(y, (3, 5))
     data = _report.Dataset(name="digits", X=X[keep][:200].reshape(-1, 8, 8) * (255 / 16),
                            y=y[keep][:200], source="digits")
-    settings = _report.Settings(n_bootstrap=5, train=True, epochs=1, verbose=1)
+    settings = _report.Settings(n_bootstrap=10, train=True, epochs=1, verbose=1)
     steps = []
     _report.measure(data, settings, notes=[], step=steps.append)
     err = capsys.readouterr().err

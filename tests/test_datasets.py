@@ -103,21 +103,6 @@ def test_mnist_inconsistent_files(tmp_path, monkeypatch, rng):
 
 # --------------------------------------------------------------------------------- MedMNIST
 
-@pytest.fixture
-def shared_copy_registered(shared_copy, monkeypatch):
-    """Let the registry accept the test copy of PneumoniaMNIST, which is not the official file.
-
-    The library knows only the official checksum; loading by name needs the copy registered.
-    (``shared_copy`` skips the tests of that copy's own contents when the data home holds
-    another file.)
-    """
-    name = "pneumoniamnist.npz"
-    md5 = hashlib.md5((shared_copy / name).read_bytes()).hexdigest()
-    monkeypatch.setitem(_fetch.REGISTRY, name, dataclasses.replace(_fetch.REGISTRY[name],
-                                                                   md5=(md5,)))
-    return md5
-
-
 def test_pneumoniamnist_by_path_without_checksum(data_home):
     """The test copy read as a user-pointed file: no checksum, same arrays as by name."""
     path = data_home / "pneumoniamnist.npz"

@@ -26,6 +26,7 @@ import math
 import pickle
 import re
 import sys
+import tempfile
 import warnings
 import zipfile
 from collections import defaultdict
@@ -60,6 +61,7 @@ from skintrinsic import diffeo as df
 from skintrinsic import nets
 from skintrinsic import plotting as pl
 from skintrinsic.cli import main as cli_main
+from skintrinsic.plotting._style import DATASET_COLORS
 
 PACKAGE = Path(skintrinsic.__file__).resolve().parent
 SKLEARN = Path(sklearn.__file__).resolve().parent
@@ -148,6 +150,14 @@ def run_quietly(call):
 
 RNG = np.random.RandomState(0)
 X = RNG.rand(40, 5)  # points in general position: no duplicates, no ties
+
+# data homes of the loader cases: one that does not exist, one holding files of junk
+_HOMES = Path(tempfile.mkdtemp(prefix="skintrinsic-hostile-"))
+EMPTY_HOME = _HOMES / "absent"
+JUNK_HOME = _HOMES / "junk"
+JUNK_HOME.mkdir()
+for _name in ("cifar-10-binary.tar.gz", "svhn-test_32x32.mat"):
+    (JUNK_HOME / _name).write_bytes(b"not the dataset" * 64)
 Y = np.arange(40) % 2
 IMAGES = RNG.rand(24, 1, 8, 8).astype(np.float32)
 IMAGE_LABELS = np.arange(24) % 2
@@ -198,6 +208,12 @@ def law(**kw):
 def equal_to(expected, rtol=1e-9):
     def check(result):
         np.testing.assert_allclose(result, expected, rtol=rtol)
+    return check
+
+
+def equal_to_dict(expected):
+    def check(out):
+        assert out == expected, out
     return check
 
 
@@ -527,6 +543,44 @@ refuse(E, "params", "measure='x'", lambda: make_stability_scorer("x"), r"measure
 refuse(E, "params", "unknown layer",
        lambda: make_stability_scorer(layer="nope", n_probe=12)(fitted_classifier(), IMAGES),
        r"nope")
+
+E = "datasets.load_cifar10"
+refuse(E, "params", "subset='nope'",
+       lambda: ds.load_cifar10("nope", data_home=EMPTY_HOME, download_if_missing=False),
+       r"subset must be one of")
+refuse(E, "files", "missing", lambda: ds.load_cifar10(data_home=EMPTY_HOME,
+                                                      download_if_missing=False),
+       r"cifar-10-binary.tar.gz was not found", types=(OSError,))
+refuse(E, "files", "corrupted", lambda: ds.load_cifar10(data_home=JUNK_HOME,
+                                                        download_if_missing=False),
+       r"corrupted or is not the expected file", types=(OSError,))
+
+E = "datasets.load_svhn"
+refuse(E, "params", "subset='nope'",
+       lambda: ds.load_svhn("nope", data_home=EMPTY_HOME, download_if_missing=False),
+       r"subset must be one of")
+refuse(E, "files", "missing", lambda: ds.load_svhn(data_home=EMPTY_HOME,
+                                                   download_if_missing=False),
+       r"svhn-test_32x32.mat was not found", types=(OSError,))
+refuse(E, "files", "corrupted", lambda: ds.load_svhn(data_home=JUNK_HOME,
+                                                     download_if_missing=False),
+       r"corrupted or is not the expected file", types=(OSError,))
+
+E = "datasets.fetch_datasets"
+refuse(E, "params", "unknown name", lambda: ds.fetch_datasets(["nope"], data_home=EMPTY_HOME),
+       r"unknown dataset 'nope'")
+refuse(E, "params", "None", lambda: ds.fetch_datasets(None, data_home=EMPTY_HOME),
+       r"names must be a list of dataset names")
+refuse(E, "dtype", "numbers", lambda: ds.fetch_datasets([1, 2], data_home=EMPTY_HOME),
+       r"names must be a list of dataset names")
+
+E = "plotting.dataset_colors"
+refuse(E, "params", "None", lambda: pl.dataset_colors(None), r"iterable of dataset names")
+refuse(E, "params", "a bare string", lambda: pl.dataset_colors("mnist"),
+       r"iterable of dataset names")
+accept(E, "size", "empty", lambda: pl.dataset_colors([]), equal_to_dict({}))
+accept(E, "values", "repeats", lambda: pl.dataset_colors(["a", "b", "a"]),
+       equal_to_dict({"a": DATASET_COLORS[0], "b": DATASET_COLORS[1]}))
 
 E = "kneighbors_graph"
 refuse(E, "size", "one sample", lambda: skintrinsic.kneighbors_graph(X[:1], 2),

@@ -71,6 +71,9 @@ def fetch_datasets(names, *, data_home=None, verbose=0):
     """
     if isinstance(names, str):
         names = [names]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"names must be a list of dataset names (str), e.g. ['mnist'], got "
+                        f"{names!r}.")
     files = {name: dataset_files(name) for name in names}  # every name checked first
     home = get_data_home(data_home)
     return {name: [fetch(f, home, verbose=verbose)[0] for f in filenames]

@@ -40,6 +40,9 @@ def dataset_colors(names):
     >>> dataset_colors(["mnist", "pneumoniamnist", "mnist"])
     {'mnist': '#1f77b4', 'pneumoniamnist': '#d62728'}
     """
+    if isinstance(names, str) or not hasattr(names, "__iter__"):
+        raise TypeError(f"names must be an iterable of dataset names, e.g. ['mnist'], got "
+                        f"{names!r}.")
     unique = list(dict.fromkeys(names))
     return {name: DATASET_COLORS[i % len(DATASET_COLORS)] for i, name in enumerate(unique)}
 
