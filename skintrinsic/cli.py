@@ -163,6 +163,9 @@ def build_parser():
                        help="mnist (its test set), mnist_train, cifar10, svhn, or a MedMNIST "
                             "name such as pneumoniamnist (pneumoniamnist_224: 224 pixels)")
     _add_data_home(fetch)
+    fetch.add_argument("--replace", action="store_true",
+                       help="download the official file over a present file whose checksum "
+                            "differs (by default such a file is kept, with a warning)")
     fetch.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     fetch.add_argument("--debug", action="store_true",
                        help="show the full traceback of an error")
@@ -238,7 +241,8 @@ def _fetch(args):
     from .datasets import fetch_datasets, get_data_home
 
     home = get_data_home(args.data_home)
-    paths = fetch_datasets(args.names, data_home=home, verbose=0 if args.quiet else 1)
+    paths = fetch_datasets(args.names, data_home=home, replace=args.replace,
+                           verbose=0 if args.quiet else 1)
     for name, files in paths.items():
         print(f"{name}: " + ", ".join(p.name for p in files))
     print(f"Data folder: {home}")

@@ -411,3 +411,29 @@ def test_change_after_verification_is_detected(tmp_path, data_home):
     os.utime(path, ns=(before, before))  # and even the same modification time
     with pytest.raises(OSError, match="corrupted"):
         _fetch.fetch(T10K_LABELS, tmp_path, download_if_missing=False)
+
+
+def test_fetch_keeps_a_copy_that_is_not_the_official_file_unless_asked(server, tmp_path,
+                                                                        monkeypatch, data_home):
+    from skintrinsic.datasets import fetch_datasets
+
+    name = "pneumoniamnist.npz"
+    copy = tmp_path / name
+    copy.write_bytes((data_home / name).read_bytes())
+    served = md5_of(data_home / name)
+    official = _fetch.REGISTRY[name].md5[0]
+    if served == official:
+        pytest.skip("the data home holds the official file; this test needs another copy")
+    with pytest.warns(UserWarning, match=f"not the official file: its md5 is {served}, "
+                                         f"expected {official}.*--replace"):
+        paths = fetch_datasets(["pneumoniamnist"], data_home=tmp_path)
+    assert paths == {"pneumoniamnist": [copy]} and md5_of(copy) == served
+    assert server.requests == []  # nothing was downloaded
+    # asked to replace it, the official file is downloaded over it (here: the loopback copy
+    # stands for it, the registry told its checksum)
+    point(monkeypatch, name, f"{server.base}/data/{name}")
+    monkeypatch.setitem(_fetch.REGISTRY, name,
+                        dataclasses.replace(_fetch.REGISTRY[name], md5=(official,)))
+    with pytest.raises(_fetch.ChecksumError, match="Downloading a replacement failed too"):
+        fetch_datasets(["pneumoniamnist"], data_home=tmp_path, replace=True)
+    assert server.requests == [f"/data/{name}"] and md5_of(copy) == served

@@ -5,7 +5,9 @@ files are registry entries of :mod:`._fetch`, so every download is checksummed b
 code whichever loader later reads it.
 """
 
-from ._fetch import REGISTRY, fetch, get_data_home
+import warnings
+
+from ._fetch import REGISTRY, fetch, file_md5, get_data_home
 from ._natural import CIFAR10_FILE, SVHN_FILES
 
 __all__ = ["fetch_datasets", "dataset_files"]
@@ -40,11 +42,14 @@ def dataset_files(name):
     return catalog[key]
 
 
-def fetch_datasets(names, *, data_home=None, verbose=0):
+def fetch_datasets(names, *, data_home=None, replace=False, verbose=0):
     """Download the named datasets into the data folder, each file checked against its md5.
 
-    A file already present with an accepted checksum is kept as it is; a missing or
-    corrupted one is downloaded.  All names are checked before anything is downloaded.
+    A file already present with an accepted checksum is kept as it is, and a missing one is
+    downloaded.  A file present with another checksum (a copy that is not the official file,
+    or a damaged download) is kept with a warning that names both checksums, unless
+    ``replace`` asks for the official file instead.  All names are checked before anything
+    is downloaded.
 
     Parameters
     ----------
@@ -56,13 +61,15 @@ def fetch_datasets(names, *, data_home=None, verbose=0):
     data_home : str or path-like, default=None
         Folder of the data files; ``None`` means ``$SKINTRINSIC_DATA_HOME`` or
         ``~/skintrinsic_data`` (see :func:`get_data_home`).
+    replace : bool, default=False
+        Download the official file over a present file whose checksum differs.
     verbose : int, default=0
         Show a progress bar per download.
 
     Returns
     -------
     paths : dict of str to list of pathlib.Path
-        The verified local files of each dataset.
+        The local files of each dataset (verified, or kept with a warning).
 
     Examples
     --------
@@ -76,5 +83,20 @@ def fetch_datasets(names, *, data_home=None, verbose=0):
                         f"{names!r}.")
     files = {name: dataset_files(name) for name in names}  # every name checked first
     home = get_data_home(data_home)
-    return {name: [fetch(f, home, verbose=verbose)[0] for f in filenames]
+    return {name: [_kept_or_fetched(f, home, replace, verbose) for f in filenames]
             for name, filenames in files.items()}
+
+
+def _kept_or_fetched(filename, home, replace, verbose):
+    path = home / filename
+    if path.is_file() and not replace:
+        expected = REGISTRY[filename].md5
+        md5 = file_md5(path)
+        if md5 not in expected:
+            warnings.warn(
+                f"{path} is not the official file: its md5 is {md5}, expected "
+                f"{' or '.join(expected)}. It is kept as it is; loaders read it by its path, "
+                "without a checksum. Pass replace=True (skintrinsic fetch --replace) to "
+                "download the official file over it.", UserWarning, stacklevel=3)
+            return path
+    return fetch(filename, home, verbose=verbose)[0]
