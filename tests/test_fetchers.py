@@ -425,8 +425,9 @@ def test_fetch_keeps_a_copy_that_is_not_the_official_file_unless_asked(server, t
     if served == official:
         pytest.skip("the data home holds the official file; this test needs another copy")
     with pytest.warns(UserWarning, match=f"not the official file: its md5 is {served}, "
-                                         f"expected {official}.*--replace"):
+                                         f"expected {official}.*--replace") as record:
         paths = fetch_datasets(["pneumoniamnist"], data_home=tmp_path)
+    assert record[0].filename == __file__  # the warning points at the caller's line
     assert paths == {"pneumoniamnist": [copy]} and md5_of(copy) == served
     assert server.requests == []  # nothing was downloaded
     # asked to replace it, the official file is downloaded over it (here: the loopback copy

@@ -8,6 +8,7 @@ code whichever loader later reads it.
 import warnings
 
 from ._fetch import REGISTRY, fetch, file_md5, get_data_home
+from .._validation import user_stacklevel
 from ._natural import CIFAR10_FILE, SVHN_FILES
 
 __all__ = ["fetch_datasets", "dataset_files"]
@@ -97,6 +98,7 @@ def _kept_or_fetched(filename, home, replace, verbose):
                 f"{path} is not the official file: its md5 is {md5}, expected "
                 f"{' or '.join(expected)}. It is kept as it is; loaders read it by its path, "
                 "without a checksum. Pass replace=True (skintrinsic fetch --replace) to "
-                "download the official file over it.", UserWarning, stacklevel=3)
+                "download the official file over it.", UserWarning,
+                stacklevel=user_stacklevel())
             return path
     return fetch(filename, home, verbose=verbose)[0]
