@@ -14,6 +14,11 @@ from ._style import dataset_colors, estimator_marker
 _MEASURE_COLUMNS = ("dataset", "quantity", "method", "value", "ci_low", "ci_high")
 
 
+def _measures(measures):
+    return as_frame(measures, name="measures", columns=_MEASURE_COLUMNS,
+                    source="pass the tidy measures of a report")
+
+
 def _axes(ax):
     if ax is None:
         import matplotlib.pyplot as plt
@@ -68,8 +73,7 @@ class DimensionComparisonDisplay:
         from matplotlib.lines import Line2D
         from matplotlib.patches import Patch
 
-        m = as_frame(self.measures, name="measures", columns=_MEASURE_COLUMNS,
-                     source="pass the tidy measures of a report")
+        m = _measures(self.measures)
         colors = _colors(self.colors, m["dataset"])
         m = m[m["quantity"].isin(["d_data", "d_repr"])]
         names = list(colors)
@@ -134,8 +138,7 @@ class SharpnessComparisonDisplay:
     @classmethod
     def from_measures(cls, measures, *, colors=None, ax=None):
         """Draw the ``K_F`` rows of tidy measures (``ci_low``/``ci_high``: the range)."""
-        m = as_frame(measures, name="measures", columns=_MEASURE_COLUMNS,
-                     source="pass the tidy measures of a report")
+        m = _measures(measures)
         m = m[m["quantity"] == "K_F"]
         return cls(datasets=list(m["dataset"]), sharpness=m["value"].to_numpy(float),
                    low=m["ci_low"].to_numpy(float), high=m["ci_high"].to_numpy(float),
@@ -201,8 +204,7 @@ class LocalDimensionDisplay:
     @classmethod
     def from_measures(cls, local_dimensions, measures, *, k=None, colors=None, ax=None):
         """Take each dataset's estimate from the first ``d_data`` row of tidy measures."""
-        m = as_frame(measures, name="measures", columns=_MEASURE_COLUMNS,
-                     source="pass the tidy measures of a report")
+        m = _measures(measures)
         first = m[m["quantity"] == "d_data"].drop_duplicates("dataset")
         return cls(local_dimensions=local_dimensions,
                    dimensions=dict(zip(first["dataset"], first["value"])), k=k,
