@@ -34,6 +34,7 @@ def _main_in_fresh_python(args):
     (["digits", "--labels", "nolabels.txt"], "--labels"),
     (["--k", "0"], "must be at least 3"),
     (["--threads", "0"], "must be a positive integer"),
+    (["digits", "--n-draws", "0"], "must be a positive integer"),
     (["fetch"], "the following arguments are required"),
 ])
 def test_argument_errors_come_before_any_heavy_import(args, words, tmp_path, monkeypatch):

@@ -62,6 +62,19 @@ class DimensionComparisonDisplay:
     markers_ : dict of str to str
         Marker of each group.
     ax_, figure_ : matplotlib Axes and Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skintrinsic.plotting._datasets import DimensionComparisonDisplay
+    >>> measures = pd.DataFrame({"dataset": ["a", "a", "b", "b"], "quantity": ["d_data"] * 4,
+    ...                          "method": ["MLE (k=20)", "TwoNN"] * 2,
+    ...                          "value": [12.0, 14.0, 11.5, 17.0],
+    ...                          "ci_low": [11.0, 13.0, 10.5, 16.0],
+    ...                          "ci_high": [13.0, 15.0, 12.5, 18.0]})
+    >>> disp = DimensionComparisonDisplay(measures=measures).plot()
+    >>> disp.markers_
+    {'d_data: MLE (k=20)': 'o', 'd_data: TwoNN': 's'}
     """
 
     def __init__(self, *, measures, colors=None):
@@ -126,6 +139,15 @@ class SharpnessComparisonDisplay:
     Attributes
     ----------
     ax_, figure_ : matplotlib Axes and Figure
+
+    Examples
+    --------
+    >>> from skintrinsic.plotting._datasets import SharpnessComparisonDisplay
+    >>> disp = SharpnessComparisonDisplay(datasets=["mnist", "pneumoniamnist"],
+    ...                                   sharpness=[6e-4, 1.3e-3], low=[5e-4, 1.1e-3],
+    ...                                   high=[7e-4, 1.6e-3]).plot()
+    >>> [t.get_text() for t in disp.ax_.texts]
+    ['0.0006', '0.0013']
     """
 
     def __init__(self, *, datasets, sharpness, low=None, high=None, colors=None):
@@ -193,6 +215,16 @@ class LocalDimensionDisplay:
     Attributes
     ----------
     ax_, figure_ : matplotlib Axes and Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skintrinsic.plotting._datasets import LocalDimensionDisplay
+    >>> rng = np.random.default_rng(0)
+    >>> disp = LocalDimensionDisplay(local_dimensions={"a": rng.uniform(5, 9, 50)},
+    ...                              dimensions={"a": 7.0}, k=20).plot()
+    >>> disp.ax_.get_xlabel()
+    'local MLE dimension (k=20)'
     """
 
     def __init__(self, *, local_dimensions, dimensions=None, k=None, colors=None):
@@ -244,6 +276,16 @@ class SampleGridDisplay:
     ----------
     axes_ : ndarray of matplotlib Axes, shape (n_datasets, n_columns)
     figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skintrinsic.plotting._datasets import SampleGridDisplay
+    >>> images = np.zeros((3, 8, 8))
+    >>> disp = SampleGridDisplay(samples={"a": (images, [0, 1, 1]),
+    ...                                   "b": (images[:2], [0, 1])}).plot()
+    >>> disp.axes_.shape
+    (2, 3)
     """
 
     def __init__(self, *, samples):
@@ -295,6 +337,15 @@ class DatasetRobustnessDisplay:
     ----------
     lines_ : dict of str to matplotlib Line2D
     ax_, figure_ : matplotlib Axes and Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skintrinsic.plotting._datasets import DatasetRobustnessDisplay
+    >>> curve = pd.DataFrame({"dataset": ["a", "a", "b", "b"], "epsilon": [0, 2 / 255] * 2,
+    ...                       "delta_loss": [0.0, 0.1, 0.0, 0.3]})
+    >>> sorted(DatasetRobustnessDisplay(curve=curve).plot().lines_)
+    ['a', 'b']
     """
 
     def __init__(self, *, curve, metric="delta_loss", colors=None):
