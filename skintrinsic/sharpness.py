@@ -483,7 +483,7 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _fit_subsamples(self, X, y, labels, categorical):
         """K_F of ``n_subsamples`` subsets of ``subsample_size`` rows: its law at that size."""
-        from .nets import stratified_subset
+        from .datasets._subsets import stratified_subset
 
         n, size = X.shape[0], self.subsample_size
         if isinstance(size, bool) or isinstance(self.n_subsamples, bool):

@@ -17,6 +17,8 @@ _LAZY = {
     # _catalog.py: dataset names -> registry files, for `skintrinsic fetch`
     "fetch_datasets": "_catalog",
     "ReferencePreprocessor": "_preprocessing",
+    # _subsets.py: the one stratified-subset helper (training subsets, reference samples)
+    "stratified_subset": "_subsets",
     # _generators.py: manifolds of known intrinsic dimension
     "make_sphere": "_generators",
     "make_hypercube": "_generators",
