@@ -1,4 +1,4 @@
-"""skintrinsic compare: every dataset at one N, a page that renders, small modules, no cycles."""
+"""skintrinsic compare: every dataset at one N, a page that renders, small modules, no cycles.
 
 - ``compare`` measures every dataset on the same number of images (the smallest task),
   states it in report.json and on the page, and its K_F is LabelSharpness at that size;
@@ -262,12 +262,12 @@ def test_the_template_is_package_data():
     assert re.search(r'^\s*"jinja2>=', text, re.MULTILINE)
 
 
-def test_compare_refuses_a_common_size_too_small_for_the_mle(two_sources, tmp_path, capsys):
+def test_compare_refuses_a_dataset_too_small_for_the_mle(two_sources, tmp_path, capsys):
     with np.load(two_sources / "xray.npz") as npz:
         np.savez(tmp_path / "tiny.npz", X=npz["X"][:16], y=np.arange(16) % 2)
     code = cli.main(["compare", str(two_sources / "digits35.npz"), str(tmp_path / "tiny.npz"),
                      "--n-bootstrap", "0", "--out", str(tmp_path / "rep"), "-q"])
     err = capsys.readouterr().err
     assert code == 1 and len(err.strip().splitlines()) == 1
-    assert "tiny holds 16 images" in err and "k=20 needs at least 21" in err
+    assert "tiny: 16 distinct images, but d_data with k=20 needs at least 21" in err
     assert not (tmp_path / "rep").exists()

@@ -266,7 +266,7 @@ def _draw_task(X, y, settings, *, name, aliases=None):
     user gave them (``None``: sorted).  ``aliases`` are the label names of a built-in
     dataset in the order of its numeric labels, so that ``--classes 0 1`` also works there.
     """
-    from ..nets import stratified_subset  # the one subset helper (moving to ._subsets)
+    from ._subsets import stratified_subset
     from ._loaders import binary_task
 
     X, y = np.asarray(X), np.asarray(y)

@@ -224,12 +224,6 @@ def build_report(datasets, settings, *, stage=None):
                 f"{data.name}: {n_distinct} distinct images, but d_data with k={settings.k} "
                 f"needs at least {settings.k + 1}; pass more images or a smaller --k.")
     n_reference = reference_size([len(rows) for rows in kept.values()], settings.n_samples)
-    if n_reference <= max(settings.k, 2):
-        smallest = min(datasets, key=lambda d: len(kept[d.name])).name
-        raise SourceError(
-            f"{smallest} holds {n_reference} images, the size every dataset is measured at; "
-            f"d_data with k={settings.k} needs at least {settings.k + 1}: pass more images "
-            "(--n-samples) or a smaller --k.")
     stage(f"d_data and K_F at N={n_reference}")
     dimension, sharpness = _estimators(settings)
     names = [d.name for d in datasets]
