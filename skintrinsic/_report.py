@@ -169,8 +169,9 @@ def make_figures(report):
             f"dataset, marker: estimator; error bars: {level} bootstrap intervals."))
         n_kf = int((report.measures["quantity"] == "K_F").sum())
         fig = _figure(_WIDE, 1.6 + 0.7 * n_kf)
-        displays.SharpnessComparisonDisplay.from_measures(report.measures, colors=colors,
-                                                          ax=fig.add_subplot())
+        displays.SharpnessComparisonDisplay.from_measures(
+            report.measures, colors=colors, n_reference=report.n_reference,
+            ax=fig.add_subplot())
         figures["sharpness"] = (fig, (
             f"Label sharpness K_F = max |y_j - y_k| / ||x_j - x_k|| over pairs{at_n}, on the "
             "preprocessed images: the mean over stratified subsets of that size, with the "

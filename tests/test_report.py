@@ -181,7 +181,9 @@ def test_sharpness_display_draws_value_and_spread():
 
     disp = SharpnessComparisonDisplay(datasets=["a", "b", "c"], sharpness=[2.0, 3.0, np.inf],
                                       low=[np.nan, 2.5, np.nan], high=[np.nan, 4.0, np.nan],
-                                      colors={"a": "red", "b": "blue", "c": "green"}).plot()
+                                      colors={"a": "red", "b": "blue", "c": "green"},
+                                      n_reference=120).plot()
+    assert disp.ax_.get_title() == "Label sharpness at N = 120 images"
     points = {tuple(line.get_xydata()[0]) for line in disp.ax_.lines if line.get_marker() == "o"}
     # a on top, c (infinite, drawn at 0 and printed) at the bottom
     assert points == {(2.0, 2.0), (3.0, 1.0), (0.0, 0.0)}

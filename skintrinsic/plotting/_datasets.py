@@ -135,6 +135,8 @@ class SharpnessComparisonDisplay:
     low, high : array-like of shape (n_datasets,), default=None
         Range of K_F over its subsets (e.g. 5 % and 95 % quantiles); NaN: none.
     colors : dict of str to colour, default=None
+    n_reference : int, default=None
+        The number of images each K_F is measured on, stated in the title.
 
     Attributes
     ----------
@@ -150,21 +152,23 @@ class SharpnessComparisonDisplay:
     ['0.0006', '0.0013']
     """
 
-    def __init__(self, *, datasets, sharpness, low=None, high=None, colors=None):
+    def __init__(self, *, datasets, sharpness, low=None, high=None, colors=None,
+                 n_reference=None):
         self.datasets = datasets
         self.sharpness = sharpness
         self.low = low
         self.high = high
         self.colors = colors
+        self.n_reference = n_reference
 
     @classmethod
-    def from_measures(cls, measures, *, colors=None, ax=None):
+    def from_measures(cls, measures, *, colors=None, n_reference=None, ax=None):
         """Draw the ``K_F`` rows of tidy measures (``ci_low``/``ci_high``: the range)."""
         m = _measures(measures)
         m = m[m["quantity"] == "K_F"]
         return cls(datasets=list(m["dataset"]), sharpness=m["value"].to_numpy(float),
                    low=m["ci_low"].to_numpy(float), high=m["ci_high"].to_numpy(float),
-                   colors=colors).plot(ax=ax)
+                   colors=colors, n_reference=n_reference).plot(ax=ax)
 
     def plot(self, ax=None):
         """Draw on ``ax`` (a new figure when None); returns the Display."""
@@ -194,7 +198,8 @@ class SharpnessComparisonDisplay:
         ax.set_xlim(0, top * 1.3 if top > 0 else 1)
         ax.set_xlabel("K_F (1 / pixel-value distance)")
         ax.grid(axis="x", alpha=0.3)
-        ax.set_title("Label sharpness")
+        at = "" if self.n_reference is None else f" at N = {self.n_reference} images"
+        ax.set_title(f"Label sharpness{at}")
         self.ax_, self.figure_ = ax, ax.figure
         return self
 
