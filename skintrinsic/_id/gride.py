@@ -13,7 +13,8 @@ follows, are kept so that the three agree: ``(N - 1) log d`` in place of
 ``N log d`` (with ``n1 = 1, n2 = 2`` this is the unbiased TwoNN MLE
 ``(N - 1) / sum(log mu)``), and ratios ``mu >= q50 + 20 (q95 - q50)`` are
 discarded as overlapping points.  The standard error is
-``1 / sqrt(I(d))`` with ``I`` the observed Fisher information.
+``1 / sqrt(I(d))`` with ``I`` the observed Fisher information (``N / d^2`` for the first term, as DADApy
+and scikit-dimension write it).
 
 Raising ``n1`` (with ``n2 = 2 n1``) measures the dimension at a larger scale
 without decimating the data; the multiscale profile repeats the fit at
@@ -61,7 +62,7 @@ def gride_dimension(log_mu, n1, n2):
         )
     d = scalar_root(_score(log_mu, n1, n2, n - 1), guess=1.0 / np.mean(log_mu))
     # observed information; mu^d / (mu^d - 1)^2 = 1 / (4 sinh^2(d log mu / 2))
-    info = (n - 1) / d**2 + (n2 - n1 - 1) * np.sum((log_mu / (2 * np.sinh(d * log_mu / 2))) ** 2)
+    info = n / d**2 + (n2 - n1 - 1) * np.sum((log_mu / (2 * np.sinh(d * log_mu / 2))) ** 2)
     return float(d), float(1 / np.sqrt(info))
 
 
