@@ -202,19 +202,21 @@ def test_gride_fisher_error_matches_the_poisson_spread(n1):
 
 
 def test_gride_fisher_error_on_point_clouds():
-    """The same check on actual point sets, where neighbourhoods overlap: 60 independent
-    uniform 3-cubes of 400 points, far apart in one array, searched in one pass; the Fisher
-    error is within 20 % of the spread over the 60 (which the dependence between nearby
-    points could widen)."""
+    """On actual point sets the neighbourhoods of nearby points overlap (mutual neighbours
+    share their distances), which the Fisher error ignores: over 60 independent uniform
+    3-cubes of 400 points (far apart in one array, searched in one pass) the spread is
+    1.3-1.6 times the Fisher error (documented in the user guide).  Asserted: the Fisher
+    error is never above 1.2 times the spread, nor below 0.55 times it."""
     rng = np.random.default_rng(0)
     n, repeats = 400, 60
     X = rng.uniform(size=(repeats, n, 3))
     X[:, :, 0] += 10 * np.arange(repeats)[:, None]
     T = kneighbors(X.reshape(-1, 3), 8).distances.reshape(repeats, n, 8)
-    for n1 in (1, 4):
+    for n1 in (1, 2, 4):
         fits = np.array([gride_dimension(np.log(t[:, 2 * n1 - 1] / t[:, n1 - 1]), n1, 2 * n1)
                          for t in T])
-        assert np.mean(fits[:, 1]) == pytest.approx(np.std(fits[:, 0], ddof=1), rel=0.2)
+        ratio = np.mean(fits[:, 1]) / np.std(fits[:, 0], ddof=1)
+        assert 0.55 <= ratio <= 1.2, (n1, ratio)
 
 
 def test_gride_local_solves_the_one_point_likelihood():
@@ -368,7 +370,8 @@ def test_bootstrap_transform_and_duplicates(estimator):
     assert low <= est.dimension_ <= high and high - low < 0.5 * est.dimension_
     assert dup.dimension_ == est.dimension_ and dup.n_duplicates_ == 7
     np.testing.assert_allclose(est.transform(X)[:, 0], est.local_dimensions_, rtol=1e-9)
-    assert np.median(est.local_dimensions_) == pytest.approx(3, rel=0.35)
+    # one-point estimates are 1 / (an average of logs): their harmonic mean is the scale
+    assert 1 / np.mean(1 / est.local_dimensions_) == pytest.approx(3, rel=0.35)
 
 
 def test_precomputed_graph_gives_the_same_estimates():
