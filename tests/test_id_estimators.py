@@ -418,3 +418,26 @@ def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         check(estimator)
+
+
+def test_class_dimensions_gives_each_class_and_the_pool():
+    """Two classes of known, different dimension: each class's estimate is the estimator
+    fitted on that class alone (the oracle), near its dimension, and the pooled value is the
+    fit on all samples."""
+    from skintrinsic import class_dimensions
+
+    a = make_sphere(500, 2, ambient_dim=10, random_state=0)
+    b = make_hypercube(500, 6, ambient_dim=10, random_state=1) + 10
+    X, y = np.vstack([a, b]), np.repeat(["sphere", "cube"], 500)
+    template = IntrinsicDimension("twonn_calibrated", n_bootstrap=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        res = class_dimensions(X, y, estimator=template)
+        alone = [template.fit(X[y == c]).dimension_ for c in ("cube", "sphere")]
+        pooled = template.fit(X).dimension_
+    assert res.classes.tolist() == ["cube", "sphere"]
+    np.testing.assert_allclose(res.dimensions, alone, rtol=1e-12)
+    assert res.pooled_dimension == pytest.approx(pooled, rel=1e-12)
+    assert res.dimensions == pytest.approx([6, 2], rel=0.15)
+    assert res.n_samples.tolist() == [500, 500] and res.confidence_intervals.shape == (2, 2)
+    assert len(res.estimators) == 3 and res.estimators[-1].n_samples_fit_ == 1000
