@@ -312,7 +312,7 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         - ``"mle_calibrated"``, ``"twonn_calibrated"``: the same statistic,
           corrected for its finite-sample bias by inverting its expectation
           curve, simulated on uniform balls with the data's ``N`` and ``k``
-          and kept on disk (:mod:`skintrinsic._id.calibration`).  The MLE
+          and kept on disk (see "Calibration tables" in the user guide).  The MLE
           statistic is ``1 / mean(u_k)`` with the textbook normalization, so
           ``normalization`` and ``averaging`` do not apply.
         - ``"gride"``: GRIDE (Denti et al. 2022) on the ratios
@@ -322,7 +322,8 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         - ``"danco"``: DANCo (Ceruti et al. 2014): MiND-ML and the angles
           between the ``k - 1`` nearest neighbour vectors, compared with their
           simulated values on uniform balls.  Needs ``3 <= k <= 41`` and the
-          samples themselves (not ``neighbors="precomputed"``).
+          samples themselves (not ``neighbors="precomputed"``); ``k=11`` is
+          scikit-dimension's default ``DANCo(k=10)``.
     k : int, default=20
         Neighbours per point (ignored by TwoNN).  The reference
         normalization of the MLE needs ``k >= 3``.
@@ -743,7 +744,10 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
 
         MLE: ``1 / u_k(x)`` with the ``k`` nearest fitted samples of ``x``.
         TwoNN: ``1 / log(T_2(x) / T_1(x))``, the one-point maximum-likelihood
-        estimate.  A zero distance (``x`` equal to a fitted sample) is skipped.
+        estimate; GRIDE, MiND-ML and DANCo: the one-point estimate of their
+        likelihood; calibrated estimators: their base's value times
+        ``dimension_ / raw_dimension_``.  A zero distance (``x`` equal to a
+        fitted sample) is skipped.
 
         Parameters
         ----------
