@@ -441,3 +441,13 @@ def test_class_dimensions_gives_each_class_and_the_pool():
     assert res.dimensions == pytest.approx([6, 2], rel=0.15)
     assert res.n_samples.tolist() == [500, 500] and res.confidence_intervals.shape == (2, 2)
     assert len(res.estimators) == 3 and res.estimators[-1].n_samples_fit_ == 1000
+
+
+def test_danco_angles_of_float32_data_match_float64():
+    """float32 data keep their Gram products in float32: the statistics move by < 1e-5."""
+    X = _curved(600, 7).astype(np.float32)
+    nb = kneighbors(X, 11)
+    nu32, tau32 = angle_statistics(X, nb.indices[:, :10])
+    nu64, tau64 = angle_statistics(X.astype(np.float64), nb.indices[:, :10])
+    assert np.mean(nu32) == pytest.approx(np.mean(nu64), rel=1e-5)
+    assert np.mean(tau32) == pytest.approx(np.mean(tau64), rel=1e-5)
