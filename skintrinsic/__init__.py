@@ -11,6 +11,7 @@ __version__ = "0.1.0.dev0"
 # public name -> submodule that defines it
 _LAZY = {
     "IntrinsicDimension": "dimension",
+    "class_dimensions": "_id.per_class",
     "kneighbors_graph": "_neighbors",
     "LabelSharpness": "sharpness",
     "RepresentationDimension": "representation",

@@ -284,6 +284,74 @@ refuse(E, "not fitted", "transform", lambda: _id().transform(X), r"not fitted",
 accept(E, "pickle", "fitted round trip", lambda: pickled(_id().fit(X)).transform(X[:5]),
        equal_to(_id().fit(X).transform(X[:5])))
 
+# the estimators of issue 12, as options of IntrinsicDimension
+for est_name in ("gride", "mind_ml", "danco", "mle_calibrated", "twonn_calibrated"):
+    ref = run_quietly(lambda e=est_name: _id(estimator=e).fit(X).dimension_)
+    accept(E, "dtype", f"{est_name}: list", lambda e=est_name: _id(estimator=e).fit(
+        X.tolist()).dimension_, equal_to(ref))
+    accept(E, "values", f"{est_name}: one duplicate dropped", lambda e=est_name: run_quietly(
+        lambda: _id(estimator=e).fit(np.r_[X, X[:1]]).dimension_), equal_to(ref))
+    refuse(E, "values", f"{est_name}: NaN", lambda e=est_name: _id(estimator=e).fit(with_nan(X)),
+           r"NaN")
+    refuse(E, "size", f"{est_name}: too few samples", lambda e=est_name: _id(estimator=e, k=10)
+           .fit(X[:2]), r"at least 3 distinct" if est_name == "twonn_calibrated"
+           else r"at least 11 distinct.*k")
+    refuse(E, "not fitted", f"{est_name}: transform", lambda e=est_name: _id(estimator=e)
+           .transform(X), r"not fitted", (NotFittedError,))
+refuse(E, "params", "gride_n1=0", lambda: _id(estimator="gride", gride_n1=0).fit(X), r"gride_n1")
+accept(E, "params", "gride_n1=True (an int to Python)",
+       lambda: _id(estimator="gride", gride_n1=True).fit(X).dimension_,
+       equal_to(_id(estimator="gride", gride_n1=1).fit(X).dimension_))
+refuse(E, "params", "gride_n1 beyond k/2", lambda: _id(estimator="gride", gride_n1=3).fit(X),
+       r"k >= 6 or a smaller gride_n1")
+refuse(E, "params", "danco k=50", lambda: _id(estimator="danco", k=50).fit(X), r"3 <= k <= 41")
+refuse(E, "params", "danco k=2", lambda: _id(estimator="danco", k=2).fit(X), r"3 <= k <= 41")
+refuse(E, "params", "danco on a precomputed graph",
+       lambda: _id(estimator="danco", neighbors="precomputed").fit(np.eye(40)), r"does not hold")
+accept(E, "pickle", "gride fitted round trip",
+       lambda: pickled(_id(estimator="gride").fit(X)).scale_profile_["dimension"],
+       equal_to(_id(estimator="gride").fit(X).scale_profile_["dimension"]))
+
+E = "class_dimensions"
+_CD_MLE = _id()
+CD_REF = skintrinsic.class_dimensions(X, Y, estimator=_CD_MLE)
+accept(E, "values", "each class as fitted alone", lambda: CD_REF.dimensions,
+       equal_to([_id().fit(X[Y == c]).dimension_ for c in (0, 1)]))
+accept(E, "values", "pooled as fitted alone", lambda: CD_REF.pooled_dimension, equal_to(ID_REF))
+refuse(E, "size", "empty", lambda: skintrinsic.class_dimensions(np.empty((0, 5)), []),
+       r"0 sample|at least 2 classes")
+refuse(E, "size", "a class smaller than k",
+       lambda: skintrinsic.class_dimensions(X, (np.arange(40) < 3).astype(int), estimator=_CD_MLE),
+       r"class 1: .*at least 6 distinct")
+refuse(E, "values", "NaN", lambda: skintrinsic.class_dimensions(with_nan(X), Y, estimator=_CD_MLE),
+       r"NaN")
+refuse(E, "values", "inf", lambda: skintrinsic.class_dimensions(with_inf(X), Y, estimator=_CD_MLE),
+       r"infinity")
+refuse(E, "dtype", "complex", lambda: skintrinsic.class_dimensions(X + 1j, Y, estimator=_CD_MLE),
+       r"complex")
+refuse(E, "dtype", "text", lambda: skintrinsic.class_dimensions(np.array([["a", "b"]] * 40), Y,
+                                                                estimator=_CD_MLE), r"numeric")
+accept(E, "dtype", "list", lambda: skintrinsic.class_dimensions(X.tolist(), Y.tolist(),
+                                                                estimator=_CD_MLE).dimensions,
+       equal_to(CD_REF.dimensions))
+refuse(E, "shape", "1-D", lambda: skintrinsic.class_dimensions(X[:, 0], Y), r"one sample per row")
+refuse(E, "shape", "sparse", lambda: skintrinsic.class_dimensions(sp.csr_matrix(X), Y),
+       r"sparse.*toarray")
+accept(E, "shape", "5-D", lambda: skintrinsic.class_dimensions(
+    X.reshape(40, 1, 5, 1, 1), Y, estimator=_CD_MLE).dimensions, equal_to(CD_REF.dimensions))
+refuse(E, "labels", "single class", lambda: skintrinsic.class_dimensions(X, np.zeros(40)),
+       r"at least 2 classes")
+refuse(E, "labels", "NaN", lambda: skintrinsic.class_dimensions(X, np.where(Y, np.nan, 0.0)),
+       r"NaN|label")
+refuse(E, "labels", "wrong length", lambda: skintrinsic.class_dimensions(X, Y[:10]),
+       r"inconsistent")
+refuse(E, "labels", "continuous", lambda: skintrinsic.class_dimensions(X, np.linspace(0, 1, 40)),
+       r"continuous|label")
+accept(E, "labels", "text", lambda: skintrinsic.class_dimensions(
+    X, np.where(Y, "b", "a"), estimator=_CD_MLE).dimensions, equal_to(CD_REF.dimensions))
+refuse(E, "params", "estimator='mle'", lambda: skintrinsic.class_dimensions(X, Y, estimator="mle"),
+       r"estimator")
+
 E = "LabelSharpness"
 LS_REF = LabelSharpness().fit(X, Y).sharpness_
 accept(E, "values", "brute force", lambda: LS_REF, equal_to(brute_sharpness(X, Y)))
