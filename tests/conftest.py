@@ -18,6 +18,20 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _calibration_cache(tmp_path_factory):
+    """The ID calibration tables of a test run go to a fresh folder, not the user's cache:
+    a run never depends on tables left by an earlier one (set SKINTRINSIC_CACHE to reuse)."""
+    if "SKINTRINSIC_CACHE" in os.environ:
+        yield
+        return
+    os.environ["SKINTRINSIC_CACHE"] = str(tmp_path_factory.mktemp("calibration"))
+    try:
+        yield
+    finally:
+        del os.environ["SKINTRINSIC_CACHE"]
+
+
 #: the files the real-data tests read, and the command that puts them in the data home
 REAL_DATA = ("mnist-t10k-images-idx3-ubyte.gz", "mnist-t10k-labels-idx1-ubyte.gz",
              "pneumoniamnist.npz")
