@@ -15,7 +15,8 @@ from skorch.callbacks import EpochScoring
 from skorch.dataset import ValidSplit
 from torch import nn
 
-from skintrinsic.nets import ImageClassifier, stratified_subset
+from skintrinsic.datasets import stratified_subset
+from skintrinsic.nets import ImageClassifier
 
 
 class MLP(nn.Module):

@@ -618,7 +618,9 @@ for param, value, match in (("width", 0, "width"), ("width", np.inf, "width"),
                             ("batch_size", 0, "batch_size"), ("lr", 0, "lr"),
                             ("train_size", 0, "train_size"), ("train_size", 100, "train_size"),
                             ("device", "tpu", "not a torch device"), ("arch", "resnet1", "arch"),
-                            ("criterion", "x", "criterion")):
+                            ("criterion", "x", "criterion"),
+                            ("steps_per_epoch", 0, "steps_per_epoch"),
+                            ("optimizer__weight_decay", -1.0, "weight_decay")):
     refuse(E, "params", f"{param}={value!r}",
            lambda p={param: value}: nets.ImageClassifier(**{"max_epochs": 1, **p})
            .fit(IMAGES, IMAGE_LABELS), match)
@@ -665,15 +667,22 @@ for kw, match in ((dict(width=np.inf), "finite"), (dict(width=True), "width"),
     refuse(E, "params", repr(kw), lambda kw=kw: nets.build_model("vgg13", **kw), match)
 refuse(E, "params", "unknown architecture", lambda: nets.build_model("resnet1"), r"arch")
 
-E = "nets.stratified_subset"
-refuse(E, "params", "size=0", lambda: nets.stratified_subset(Y, 0), r"between 2")
-refuse(E, "params", "huge size", lambda: nets.stratified_subset(Y, 10**9), r"between 2")
-refuse(E, "params", "float size", lambda: nets.stratified_subset(Y, 2.5), r"between 2")
-refuse(E, "labels", "NaN", lambda: nets.stratified_subset(np.where(Y, np.nan, 0.0), 4), r"NaN")
-refuse(E, "labels", "mixed", lambda: nets.stratified_subset(
+E = "datasets.stratified_subset"
+refuse(E, "params", "size=0", lambda: ds.stratified_subset(Y, 0), r"between 2")
+refuse(E, "params", "huge size", lambda: ds.stratified_subset(Y, 10**9), r"between 2")
+refuse(E, "params", "float size", lambda: ds.stratified_subset(Y, 2.5), r"between 2")
+refuse(E, "labels", "NaN", lambda: ds.stratified_subset(np.where(Y, np.nan, 0.0), 4), r"NaN")
+refuse(E, "labels", "mixed", lambda: ds.stratified_subset(
     np.array([1, "a"] * 20, dtype=object), 4), r"mix types")
-accept(E, "labels", "one of each class", lambda: np.sort(Y[nets.stratified_subset(Y, 2)]),
+accept(E, "labels", "one of each class", lambda: np.sort(Y[ds.stratified_subset(Y, 2)]),
        equal_to([0, 1]))
+refuse(E, "params", "allocation='equal'", lambda: ds.stratified_subset(Y, 4, allocation="equal"),
+       r"allocation")
+refuse(E, "params", "fraction 0", lambda: ds.stratified_subset(Y, 0.0), r"fraction in \(0, 1\]")
+refuse(E, "labels", "balanced beyond the smaller class", lambda: ds.stratified_subset(
+    np.repeat([0, 1], [30, 3]), 10, allocation="balanced"), r"class 1 has 3")
+accept(E, "params", "fraction 1.0 is every sample", lambda: ds.stratified_subset(Y, 1.0),
+       equal_to(np.arange(len(Y))))
 
 for fn, name in ((nets.layer_names, "layer_names"), (nets.penultimate_layer, "penultimate_layer"),
                  (nets.profile_layers, "profile_layers")):
@@ -1072,7 +1081,7 @@ def _params_call(target, value):
         "make_sphere.n_samples": lambda v: ds.make_sphere(v, 2),
         "make_hypercube.dimension": lambda v: ds.make_hypercube(10, v),
         "binary_task.n_per_class": lambda v: ds.binary_task(X, Y, n_per_class=v),
-        "stratified_subset.size": lambda v: nets.stratified_subset(Y, v),
+        "stratified_subset.size": lambda v: ds.stratified_subset(Y, v),
         "temperature_range.n": lambda v: df.temperature_range(v, 3),
     }
     return lambda: calls[target](value), calls
@@ -1091,7 +1100,7 @@ _TARGETS = sorted(_params_call("IntrinsicDimension.k", 0)[1])
 @covers("datasets.make_sphere", "params")
 @covers("datasets.make_hypercube", "params")
 @covers("datasets.binary_task", "params")
-@covers("nets.stratified_subset", "params")
+@covers("datasets.stratified_subset", "params")
 @covers("diffeo.temperature_range", "params")
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(target=st.sampled_from(_TARGETS), value=_HOSTILE_NUMBERS)

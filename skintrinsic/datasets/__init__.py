@@ -11,6 +11,8 @@ _LAZY = {
     "load_medmnist": "_loaders",
     "load_image_folder": "_loaders",
     "binary_task": "_loaders",
+    # _subsets.py: the one stratified-subset draw (ImageClassifier's train_size, the study)
+    "stratified_subset": "_subsets",
     # _natural.py: the RGB natural datasets (CIFAR-10 binary version, SVHN .mat files)
     "load_cifar10": "_natural",
     "load_svhn": "_natural",
