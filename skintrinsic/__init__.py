@@ -15,13 +15,13 @@ _LAZY = {
     "LabelSharpness": "sharpness",
     "RepresentationDimension": "representation",
     "ScalingLawRegressor": "scaling",
-    "scaling_study": "scaling",
+    "scaling_study": "study",
     "RobustnessScorer": "robustness",
     "robustness_curve": "robustness",
     "DiffeoSensitivity": "diffeo",
     "DiffeoTransformer": "diffeo",
     "make_stability_scorer": "diffeo",
 }
-_SUBMODULES = ("datasets", "diffeo", "nets", "plotting")
+_SUBMODULES = ("datasets", "diffeo", "nets", "plotting", "study")
 
 __getattr__, __dir__, __all__ = attach(__name__, _LAZY, _SUBMODULES)

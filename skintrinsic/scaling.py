@@ -1,4 +1,4 @@
-"""Generalization laws in log space (:class:`ScalingLawRegressor`) and the training-size study.
+"""Generalization laws in log space: :class:`ScalingLawRegressor` (statistics only, no torch).
 
 The laws of Konz & Mazurowski (ICLR 2024), with L the test loss (mean
 cross-entropy per sample), N the number of training images, d an intrinsic
@@ -9,26 +9,32 @@ dimension and K_F the label sharpness::
 
 Both are linear in the terms ``log N / d`` and ``log K_F``, so they are fitted
 by ordinary least squares in log space: the coefficients the paper fixes stay
-fixed and only the free ones are estimated, with the classical OLS standard
-errors and t-distribution confidence intervals.
+fixed and only the free ones are estimated.  Runs of the same dataset share its
+d_data and K_F, so their errors are not independent; with ``groups`` the
+intervals are cluster-robust (CR2 with Bell-McCaffrey degrees of freedom),
+otherwise classical OLS intervals.
+
+The training-size study that produces the rows is :func:`skintrinsic.scaling_study`.
 """
 
 import numbers
-import threading
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import unique_labels, validate_numeric
+from ._clustered import cluster_covariance, group_codes
+from ._validation import validate_numeric
 
-__all__ = ["ScalingLawRegressor", "scaling_study"]
+__all__ = ["ScalingLawRegressor"]
 
-_DEFAULT_COLUMNS = ("n_train", "dimension", "sharpness")
+# the study's vocabulary (scaling_study's results frame), by law
+_DEFAULT_COLUMNS = {"data": ("N", "d_data", "K_F"), "free": ("N", "d_data", "K_F"),
+                    "representation": ("N", "d_repr")}
 _TERMS = ("log_n_over_d", "log_sharpness")
 
 
@@ -62,7 +68,7 @@ def _law_design(log_n_over_d, log_k, *, law, fit_multiplier):
 def _check_n_columns(n_columns):
     if n_columns not in (2, 3):
         raise ValueError(
-            f"ScalingLawRegressor expects 2 or 3 columns (n_train, dimension[, sharpness]), "
+            f"ScalingLawRegressor expects 2 or 3 columns (N, d[, K_F]), "
             f"got {n_columns}. Pass a DataFrame with those columns or set columns=."
         )
 
@@ -95,10 +101,10 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
     columns : sequence of 2 or 3 str or int, default=None
         Which columns of ``X`` hold N, d and (optionally) K_F, in that order:
         names for a DataFrame, positions for an array.  ``None`` takes the
-        columns named ``"n_train"``, ``"dimension"`` and ``"sharpness"`` from a
-        DataFrame that has them, and otherwise all columns of ``X`` in that
-        order.  For the frame of :func:`scaling_study` use
-        ``columns=("N", "d_data", "K_F")`` or ``("N", "d_repr")``.
+        names of :func:`~skintrinsic.scaling_study`'s results from a DataFrame
+        that has them: ``"N"``, ``"d_data"`` and ``"K_F"`` (``"N"`` and
+        ``"d_repr"`` for ``law="representation"``); otherwise all columns of
+        ``X``, in that order.
     confidence_level : float, default=0.95
         Level of the two-sided t intervals in ``coef_ci_`` and ``intercept_ci_``.
 
@@ -125,8 +131,12 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
         the intercept).
     sigma_ : float
         Residual standard deviation of ``log L``.
-    dof_ : int
-        Residual degrees of freedom, ``n_samples - n_fitted``.
+    dof_ : int or ndarray of shape (n_fitted,)
+        Residual degrees of freedom, ``n_samples - n_fitted``; with ``groups``,
+        the Bell-McCaffrey degrees of freedom of each fitted coefficient (then
+        the intercept), which can be far below the number of groups.
+    n_groups_ : int or None
+        Number of clusters when ``groups`` was passed to ``fit``, else None.
     summary_ : pandas.DataFrame
         One row per term and the intercept: estimate, std_error, ci_low,
         ci_high, fitted.
@@ -137,6 +147,17 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
 
     Notes
     -----
+    **Clustered intervals.** The runs of one dataset share its d_data and K_F,
+    and any dataset-level effect the law leaves out (difficulty, the network's
+    fit to the domain) moves all of them together.  The coefficient of
+    ``log K_F`` is then identified by as many points as there are datasets, and
+    classical intervals, which count every run as independent, are far too
+    narrow.  ``fit(X, y, groups=dataset)`` computes the cluster-robust
+    covariance with the CR2 small-sample correction (Bell & McCaffrey 2002) and
+    t intervals with Bell-McCaffrey degrees of freedom, which keep close to
+    their nominal coverage down to a handful of clusters (checked by
+    simulation in the tests).
+
     ``predict`` returns the loss ``L`` (not ``log L``); ``score`` is the
     coefficient of determination R² of ``log L``, the space in which the law is
     linear and fitted.  Inputs must be positive: ``N >= 1``, ``d > 0``,
@@ -148,10 +169,10 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
     >>> import pandas as pd
     >>> from skintrinsic import ScalingLawRegressor
     >>> rng = np.random.default_rng(0)
-    >>> X = pd.DataFrame({"n_train": rng.integers(500, 2000, 40),
-    ...                   "dimension": rng.uniform(8, 20, 40),
-    ...                   "sharpness": rng.uniform(1e-4, 4e-4, 40)})
-    >>> L = np.exp(-np.log(X.n_train) / X.dimension + np.log(X.sharpness) + 8.0)
+    >>> X = pd.DataFrame({"N": rng.integers(500, 2000, 40),
+    ...                   "d_data": rng.uniform(8, 20, 40),
+    ...                   "K_F": rng.uniform(1e-4, 4e-4, 40)})
+    >>> L = np.exp(-np.log(X.N) / X.d_data + np.log(X.K_F) + 8.0)
     >>> law = ScalingLawRegressor(law="data").fit(X, L)
     >>> round(law.intercept_, 6)
     8.0
@@ -190,8 +211,9 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
                 return X[cols]
             return np.asarray(X)[:, cols] if np.ndim(X) == 2 else X
         if hasattr(X, "iloc"):
-            present = [c for c in _DEFAULT_COLUMNS if c in X.columns]
-            if present[:2] == list(_DEFAULT_COLUMNS[:2]):
+            names = _DEFAULT_COLUMNS[self.law]
+            present = [c for c in names if c in X.columns]
+            if present[:2] == list(names[:2]):
                 return X[present]
             _check_n_columns(X.shape[1])
         return X
@@ -201,37 +223,37 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
         _check_n_columns(X.shape[1])
         if np.any(X < 0):
             raise ValueError(
-                "Negative values in data passed to ScalingLawRegressor: n_train, dimension and "
-                "sharpness must be positive. Check the column order (N, d[, K_F])."
+                "Negative values in data passed to ScalingLawRegressor: N, d and K_F must be "
+                "positive. Check the column order (N, d[, K_F])."
             )
         n, d = X[:, 0], X[:, 1]
         if np.any(n < 1):
             raise ValueError(
-                f"n_train must be >= 1 (log N is taken), got min {n.min():g}. "
+                f"N must be >= 1 (log N is taken), got min {n.min():g}. "
                 "Pass the number of training samples in the first column."
             )
         if np.any(d <= 0):
             raise ValueError(
-                f"dimension must be > 0 (1/d is taken), got min {d.min():g}. "
+                f"d must be > 0 (1/d is taken), got min {d.min():g}. "
                 "Pass the intrinsic dimension in the second column."
             )
         log_k = None
         if X.shape[1] == 3:
             if np.any(X[:, 2] <= 0):
                 raise ValueError(
-                    f"sharpness must be > 0 (log K_F is taken), got min {X[:, 2].min():g}. "
+                    f"K_F must be > 0 (log K_F is taken), got min {X[:, 2].min():g}. "
                     "Pass the label sharpness K_F in the third column."
                 )
             log_k = np.log(X[:, 2])
         if self.law == "data" and log_k is None:
             raise ValueError(
-                'law="data" needs a sharpness column (K_F): pass 3 columns (n_train, dimension, '
-                'sharpness), or use law="representation".'
+                'law="data" needs a sharpness column (K_F): pass 3 columns (N, d_data, K_F), '
+                'or use law="representation".'
             )
         return np.log(n) / d, log_k
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
         """Fit the law's free constants by least squares on ``log y``.
 
         Parameters
@@ -240,6 +262,9 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
             N, d and optionally K_F (see ``columns``).
         y : array-like of shape (n_samples,)
             Test losses, all > 0.
+        groups : array-like of shape (n_samples,), default=None
+            The dataset of each run.  When given, the intervals are clustered
+            by group (see Notes); the estimates do not change.
 
         Returns
         -------
@@ -271,13 +296,23 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
                 "Vary N or d, or fix the coefficients (law='data' or 'representation')."
             )
         residual = response - A @ beta
-        dof = n - p
-        sigma2 = float(residual @ residual) / dof
         # (A^T A)^-1 = V S^-2 V^T from the SVD of A, without forming A^T A
         _, sv, vt = np.linalg.svd(A, full_matrices=False)
-        cov = sigma2 * ((vt.T / sv**2) @ vt)
+        bread = (vt.T / sv**2) @ vt
+        if groups is None:
+            dof = n - p
+            sigma2 = float(residual @ residual) / dof
+            cov = sigma2 * bread
+            t_dof = np.full(p, float(dof))
+            self.n_groups_ = None
+        else:
+            codes = group_codes(groups, n)
+            cov, t_dof = cluster_covariance(A, residual, codes, bread)
+            sigma2 = float(residual @ residual) / (n - p)
+            dof = t_dof
+            self.n_groups_ = int(codes.max() + 1)
         se = np.sqrt(np.diag(cov))
-        half = stats.t.ppf(0.5 + self.confidence_level / 2, dof) * se
+        half = stats.t.ppf(0.5 + self.confidence_level / 2, t_dof) * se
 
         fitted = np.isnan(fixed)
         self.terms_ = terms
@@ -293,7 +328,7 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
         self.intercept_ci_ = np.array([beta[-1] - half[-1], beta[-1] + half[-1]])
         self.covariance_ = cov
         self.sigma_ = float(np.sqrt(sigma2))
-        self.dof_ = int(dof)
+        self.dof_ = int(dof) if groups is None else np.asarray(dof)
         self.summary_ = pd.DataFrame(
             {
                 "estimate": np.append(self.coef_, self.intercept_),
@@ -374,242 +409,3 @@ class ScalingLawRegressor(RegressorMixin, BaseEstimator):
         tags.input_tags.positive_only = True
         tags.target_tags.positive_only = True
         return tags
-
-
-# ---- the training-size study ---------------------------------------------------------------
-
-def _seeded(estimator, seed, device):
-    """A clone of ``estimator`` with its ``random_state`` (and ``device``, when given) set."""
-    estimator = clone(estimator)
-    params = estimator.get_params(deep=False)
-    if "random_state" in params:
-        estimator.set_params(random_state=seed)
-    if device is not None and "device" in params:
-        estimator.set_params(device=device)
-    return estimator
-
-
-_TORCH_RNG_LOCK = threading.RLock()
-
-
-def _study_run(X, y, X_test, y_test, train_idx, *, size, repeat, seed, classifier, dimension,
-               sharpness, representation, attacks, epsilon, bounds, device):
-    """One row of the study: properties of one training subset and of the net trained on it."""
-    from .representation import RepresentationDimension
-    from .robustness import robustness_curve
-
-    import torch
-
-    X_sub, y_sub = X[train_idx], y[train_idx]
-    row = {"N": int(size), "repeat": int(repeat), "seed": int(seed)}
-    # torch's RNG is global to the process: runs sharing a process (thread backends) take turns,
-    # so that each run's seeded draws are its own and the results match a serial study
-    devices = list(range(torch.cuda.device_count()))
-    with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)  # skorch nets without a random_state initialize from torch's RNG
-        row["d_data"] = float(_seeded(dimension, seed, device).fit(X_sub).dimension_)
-        row["K_F"] = float(_seeded(sharpness, seed, device).fit(X_sub, y_sub).sharpness_)
-        net = _seeded(classifier, seed, device).fit(X_sub, y_sub)
-        repr_params = {"prefit": True, **(representation or {})}
-        rd = RepresentationDimension(net, **repr_params)
-        if "random_state" in rd.get_params(deep=False):
-            rd.set_params(random_state=seed)
-        row["d_repr"] = float(rd.fit(X_sub, y_sub).dimension_)
-        for attack in attacks:
-            curve = robustness_curve(net, X_test, y_test, [epsilon], attack=attack, bounds=bounds,
-                                     random_state=seed).iloc[0]
-            row["test_loss"] = float(curve["clean_loss"])
-            row["test_accuracy"] = float(curve["clean_accuracy"])
-            for metric in ("delta_loss", "delta_accuracy", "robust_accuracy"):
-                row[f"{metric}_{attack}"] = float(curve[metric])
-    return row
-
-
-def scaling_study(X, y, train_sizes, *, X_test=None, y_test=None, test_size=0.25, n_repeats=1,
-                  classifier=None, dimension=None, sharpness=None, representation=None,
-                  law="data", attacks=("fgsm", "pgd"), epsilon=2 / 255, bounds="data",
-                  domain=None, device=None, n_jobs=None, random_state=None, verbose=0):
-    """Train on subsets of growing size and measure d_data, K_F, d_repr, test loss and robustness.
-
-    For every training size N and repeat, a stratified random subset of N
-    training images is drawn; on exactly that subset the study measures the
-    intrinsic dimension ``d_data`` (``dimension``) and label sharpness ``K_F``
-    (``sharpness``), trains a fresh ``classifier``, measures the intrinsic
-    dimension of its penultimate representation on its own training set
-    (``d_repr``), its test loss (mean cross-entropy) and accuracy, and its loss
-    and accuracy under FGSM and PGD at ``epsilon``.  A
-    :class:`ScalingLawRegressor` is then fitted to the rows and K_F is
-    correlated with the FGSM loss increase (Pearson's r, as in the paper).
-
-    The runs are independent and go through :class:`joblib.Parallel`, so
-    ``n_jobs`` and any active ``joblib.parallel_config`` apply, including
-    ``parallel_config(backend="dask")`` on a ``dask.distributed`` cluster.
-    Every run has its own seed drawn up front from ``random_state``: the
-    results do not depend on the backend or on ``n_jobs``.  Training draws
-    from torch's process-wide RNG, so runs that share a process (thread-based
-    backends) take turns; process-based backends (joblib's default loky,
-    dask workers with ``processes=True``) run them side by side.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, ...)
-        Images (any trailing shape the classifier accepts).
-    y : array-like of shape (n_samples,)
-        Class labels.
-    train_sizes : sequence of int
-        The training sizes N.
-    X_test, y_test : array-like, default=None
-        Held-out set.  When None, a stratified ``test_size`` part of ``X`` is
-        held out first and the subsets are drawn from the rest.
-    test_size : float or int, default=0.25
-        Used only when ``X_test`` is None.
-    n_repeats : int, default=1
-        Subsets (and trainings) per size, each with its own seed.
-    classifier : estimator, default=None
-        A skorch-style classifier (with ``module_`` after fit); cloned for
-        each run.  None: ``skintrinsic.nets.ImageClassifier()``.
-    dimension : estimator, default=None
-        Measures ``d_data``; None: ``IntrinsicDimension()`` (MLE, k=20).
-    sharpness : estimator, default=None
-        Measures ``K_F``; None: ``LabelSharpness()`` (exact, all pairs).
-    representation : dict, default=None
-        Extra parameters of :class:`~skintrinsic.RepresentationDimension`
-        (e.g. ``{"layers": ...}``); it runs with ``prefit=True``.
-    law : {"data", "representation", "free"}, default="data"
-        The law fitted to the rows (``"representation"`` uses ``d_repr``).
-    attacks : sequence of {"fgsm", "pgd"}, default=("fgsm", "pgd")
-    epsilon : float, default=2/255
-        Attack size as a fraction of the data range (the paper's 2/255).
-    bounds : "data" or (float, float), default="data"
-        Clipping range of the attacks; ``"data"`` is the min and max over
-        ``X`` and ``X_test``.
-    domain : str, default=None
-        Written in a ``domain`` column (e.g. "medical") to pool studies later.
-    device : str, default=None
-        When given, set as ``device`` on every estimator that has one.
-    n_jobs : int, default=None
-        Runs in parallel (joblib semantics).
-    random_state : int, RandomState instance or None, default=None
-        Draws the held-out split and one seed per run (subset, weights,
-        estimators' own randomness, PGD's start).
-    verbose : int, default=0
-        Verbosity of joblib's progress messages.
-
-    Returns
-    -------
-    result : sklearn.utils.Bunch
-        - ``results``: DataFrame with one row per (N, repeat): N, repeat, seed,
-          d_data, K_F, d_repr, test_loss, test_accuracy and, per attack,
-          delta_loss_<attack>, delta_accuracy_<attack>, robust_accuracy_<attack>
-          (and domain, when given);
-        - ``law``: the fitted :class:`ScalingLawRegressor`;
-        - ``correlation``: Bunch(r, pvalue, n) of :func:`scipy.stats.pearsonr`
-          between K_F and the delta loss of the first attack;
-        - ``train_indices``: for each row, the indices into ``X`` of its
-          training subset.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_digits
-    >>> from skintrinsic import IntrinsicDimension, scaling_study
-    >>> from skintrinsic.nets import ImageClassifier
-    >>> X, y = load_digits(return_X_y=True)
-    >>> X = X.reshape(-1, 8, 8).astype("float32")
-    >>> study = scaling_study(X[:200], y[:200], [30, 60], X_test=X[200:250], y_test=y[200:250],
-    ...                       classifier=ImageClassifier(max_epochs=1), attacks=["fgsm"],
-    ...                       dimension=IntrinsicDimension(k=10, n_bootstrap=10), random_state=0)
-    >>> study.results[["N", "d_data", "K_F", "d_repr", "test_loss"]].shape
-    (2, 5)
-    >>> study.law.terms_
-    ['log_n_over_d', 'log_sharpness']
-    """
-    from joblib import Parallel, delayed
-    from sklearn.model_selection import train_test_split
-    from sklearn.utils import Bunch, check_random_state
-
-    from .dimension import IntrinsicDimension
-    from .nets import stratified_subset
-    from .sharpness import LabelSharpness
-
-    X = np.asarray(X)
-    y = np.asarray(y)
-    if X.ndim == 0 or y.ndim != 1 or X.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"X has {X.shape[0] if X.ndim else 0} samples but y has shape {y.shape}; pass one "
-            "label per image."
-        )
-    if len(unique_labels(y)) < 2:
-        raise ValueError("y holds a single class; a study trains classifiers, which need two "
-                         "classes or more.")
-    attacks = [attacks] if isinstance(attacks, str) else list(attacks)
-    if not attacks or any(a not in ("fgsm", "pgd") for a in attacks):
-        raise ValueError(f"attacks must be a non-empty list of 'fgsm' / 'pgd', got {attacks!r}.")
-    if law not in ("data", "representation", "free"):
-        raise ValueError(f"law must be 'data', 'representation' or 'free', got {law!r}.")
-    rng = check_random_state(random_state)
-    if X_test is None:
-        if y_test is not None:
-            raise ValueError("y_test was given without X_test; pass them together, or neither.")
-        pool, held_out = train_test_split(
-            np.arange(X.shape[0]), test_size=test_size, stratify=y,
-            random_state=rng.randint(2**31 - 1),
-        )
-        X_test, y_test = X[held_out], y[held_out]
-    else:
-        if y_test is None:
-            raise ValueError("X_test was given without y_test; pass them together, or neither.")
-        X_test, y_test = np.asarray(X_test), np.asarray(y_test)
-        pool = np.arange(X.shape[0])
-        if X_test.ndim == 0 or y_test.ndim != 1 or X_test.shape[0] != y_test.shape[0]:
-            raise ValueError(
-                f"X_test and y_test must hold one label per image; got X_test of shape "
-                f"{X_test.shape} and y_test of shape {y_test.shape}.")
-    sizes = [int(s) for s in np.atleast_1d(train_sizes)]
-    if not sizes or min(sizes) < 2 or max(sizes) > pool.size:
-        raise ValueError(
-            f"train_sizes must lie in [2, {pool.size}] (the training pool), got {sizes}. "
-            "Lower the sizes or test_size."
-        )
-    if len(sizes) * n_repeats < 2:
-        raise ValueError("A law needs at least 2 runs: pass several train_sizes or n_repeats >= 2.")
-    if bounds == "data":
-        bounds = (float(min(X.min(), X_test.min())), float(max(X.max(), X_test.max())))
-
-    if classifier is None:
-        from .nets import ImageClassifier
-
-        classifier = ImageClassifier()
-    dimension = IntrinsicDimension() if dimension is None else dimension
-    sharpness = LabelSharpness() if sharpness is None else sharpness
-
-    tasks = []
-    for size in sizes:
-        for repeat in range(n_repeats):
-            seed = int(rng.randint(2**31 - 1))
-            idx = pool[stratified_subset(y[pool], size, random_state=seed)]
-            tasks.append((size, repeat, seed, np.sort(idx)))
-    # No torch thread setting here: it is process-global (racy under thread backends), and
-    # joblib's loky workers and dask's nannies already cap OMP threads per worker process.
-    common = dict(classifier=classifier, dimension=dimension, sharpness=sharpness,
-                  representation=representation, attacks=attacks, epsilon=epsilon, bounds=bounds,
-                  device=device)
-    rows = Parallel(n_jobs=n_jobs, verbose=verbose)(
-        delayed(_study_run)(X, y, X_test, y_test, idx, size=size, repeat=repeat, seed=seed,
-                            **common)
-        for size, repeat, seed, idx in tasks
-    )
-    results = pd.DataFrame(rows)
-    if domain is not None:
-        results.insert(0, "domain", domain)
-
-    columns = ("N", "d_repr") if law == "representation" else ("N", "d_data", "K_F")
-    fitted_law = ScalingLawRegressor(law=law, columns=columns).fit(results, results["test_loss"])
-    delta = results[f"delta_loss_{attacks[0]}"].to_numpy()
-    k = results["K_F"].to_numpy()
-    if len(results) >= 3 and np.ptp(k) > 0 and np.ptp(delta) > 0:
-        res = stats.pearsonr(k, delta)
-        correlation = Bunch(r=float(res.statistic), pvalue=float(res.pvalue), n=len(results))
-    else:  # r is undefined for fewer than 3 points or a constant column
-        correlation = Bunch(r=np.nan, pvalue=np.nan, n=len(results))
-    return Bunch(results=results, law=fitted_law, correlation=correlation,
-                 train_indices=[idx for _, _, _, idx in tasks])

@@ -9,9 +9,11 @@ exact blocked pass over all pairs.
 """
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import (
     BaseEstimator,
+    clone,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
@@ -21,6 +23,7 @@ from sklearn.utils._param_validation import Integral, Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
+from ._compute import progress
 from ._neighbors import (
     PairDistances,
     find_duplicates,
@@ -30,6 +33,7 @@ from ._neighbors import (
 )
 from ._validation import check_memory, validate_images
 
+_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _BLOCK_BYTES = 16 * 2**20  # float32 distance block; the float64 temporaries are a few times this
 _GATHER_PAIRS = 4096  # candidate pairs whose float64 distances are computed at once
 _SLACK = 1e-9  # relative margin on the float64 bound comparisons (their own rounding is ~1e-16)
@@ -214,6 +218,17 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     n_pairs : int, default=2000
         Number of random pairs ``(j, k)``, ``j != k``, drawn with replacement
         when ``pairs="random"``.  Ignored otherwise.
+    subsample_size : int, default=None
+        Measure K_F at a fixed sample size: the exact K_F of ``n_subsamples``
+        random subsets of this many samples, drawn without replacement
+        (stratified by class for categorical labels).  ``sharpness_`` is then
+        their mean, and ``sharpness_draws_`` holds them all.  K_F is a maximum
+        over pairs and grows with the number of samples, so datasets are
+        compared at the same ``subsample_size`` (see Notes).  ``None``: the
+        whole of ``X``.  Equal to the number of samples, it is the exact K_F
+        (one draw).
+    n_subsamples : int, default=20
+        Subsets drawn when ``subsample_size`` is set.
     label_type : {"auto", "categorical", "continuous"}, default="auto"
         ``"categorical"`` uses ``|y_j - y_k| = 1[y_j != y_k]`` (binary and
         multi-class labels, of any type); ``"continuous"`` the absolute
@@ -235,10 +250,21 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     Attributes
     ----------
     sharpness_ : float
-        K_F.
+        K_F; with ``subsample_size``, the mean of ``sharpness_draws_``.
+    sharpness_draws_ : ndarray of shape (n_draws,)
+        K_F of each subset (``subsample_size`` only; one value, the exact K_F,
+        when it equals the number of samples).
+    sharpness_std_ : float
+        Standard deviation of ``sharpness_draws_`` (``subsample_size`` only).
+    sharpness_quantiles_ : pandas.Series
+        The 5 %, 25 %, 50 %, 75 % and 95 % quantiles of ``sharpness_draws_``
+        (``subsample_size`` only).
+    subsample_indices_ : list of ndarray
+        Row indices into ``X`` of each subset (``subsample_size`` only).
     pair_ : tuple of int
         ``(j, k)``, ``j < k``: row indices into ``X`` as passed to ``fit`` of a
         pair attaining ``sharpness_`` (among several, the search picks one).
+        With ``subsample_size``, a pair attaining the largest of the draws.
     label_type_ : {"categorical", "continuous"}
         How the labels were treated.
     classes_ : ndarray of shape (n_classes,)
@@ -248,7 +274,8 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         training sample, ``1 / (distance to the nearest differently-labelled
         sample)`` for categorical labels; ``sharpness_`` is its maximum.  With
         ``pairs="random"``, the maximum over the drawn pairs that contain the
-        sample, NaN for samples that are in none.
+        sample, NaN for samples that are in none.  Not set with
+        ``subsample_size`` (the draws do not cover every sample).
     sampled_pairs_ : ndarray of shape (n_pairs, 2)
         The drawn pairs (``pairs="random"`` only).
     n_features_in_ : int
@@ -278,6 +305,17 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     distances are computed in a power-of-two rescaled frame, so K_F is exact at
     any finite scale of ``X``.  ``transform`` costs one exact kNN query pass for categorical
     labels and about four for real labels (a few Dinkelbach sweeps per block).
+
+    **K_F at a fixed size.** Adding samples can only add pairs, so the
+    exact K_F of a sample of size ``n`` grows with ``n``: two datasets are
+    compared at the same ``n``, and K_F is then a random variable over the
+    subsets of that size.  ``subsample_size`` gives its distribution by
+    subsampling without replacement (``m``-out-of-``n``).  A naive bootstrap
+    (resampling ``n`` of ``n`` with replacement) does not: a resample only
+    ever holds pairs of the original sample, so its maximum is never above the
+    observed one and equals it whenever the attaining pair is drawn (about
+    40 % of resamples), and resampled copies add zero-distance pairs that the
+    definition leaves out.  Its spread says nothing about K_F at another size.
 
     **transform.** New samples have no labels, so ``transform`` returns a
     label-free local sharpness: the smallest Lipschitz constant that any
@@ -316,6 +354,8 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     _parameter_constraints = {
         "pairs": [StrOptions({"all", "random"})],
         "n_pairs": [Interval(Integral, 1, None, closed="left")],
+        "subsample_size": [Interval(Integral, 2, None, closed="left"), None],
+        "n_subsamples": [Interval(Integral, 1, None, closed="left")],
         "label_type": [StrOptions({"auto", "categorical", "continuous"})],
         "device": [str, torch.device],
         "random_state": ["random_state"],
@@ -325,10 +365,12 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "verbose": ["verbose"],
     }
 
-    def __init__(self, pairs="all", n_pairs=2000, label_type="auto", device="cpu",
-                 random_state=None, n_jobs=None, verbose=0):
+    def __init__(self, pairs="all", n_pairs=2000, label_type="auto", subsample_size=None,
+                 n_subsamples=20, device="cpu", random_state=None, n_jobs=None, verbose=0):
         self.pairs = pairs
         self.n_pairs = n_pairs
+        self.subsample_size = subsample_size
+        self.n_subsamples = n_subsamples
         self.label_type = label_type
         self.device = device
         self.random_state = random_state
@@ -410,6 +452,9 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         info = self._check_conflicts(X, labels)
         self._fit_X = take_rows(X, info.keep)
         self._fit_y = labels[info.keep]
+        if self.subsample_size is not None:
+            self._fit_subsamples(X, y, labels, categorical)
+            return self
         if self.pairs == "random":
             self._fit_random(X, labels, categorical)
             return self
@@ -435,6 +480,49 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.sharpness_ = float(local[top])
         self.pair_ = tuple(sorted((int(info.keep[top]), int(info.keep[partner[top]]))))
         return self
+
+    def _fit_subsamples(self, X, y, labels, categorical):
+        """K_F of ``n_subsamples`` subsets of ``subsample_size`` rows: its law at that size."""
+        from .datasets._subsets import stratified_subset
+
+        n, size = X.shape[0], self.subsample_size
+        if isinstance(size, bool) or isinstance(self.n_subsamples, bool):
+            raise TypeError("subsample_size and n_subsamples must be ints, not booleans.")
+        if size > n:
+            raise ValueError(
+                f"subsample_size={size} exceeds the {n} samples passed to fit. Pass at most {n} "
+                "(the exact K_F), or more samples."
+            )
+        rng = check_random_state(self.random_state)
+        n_draws = 1 if size == n else self.n_subsamples
+        inner = clone(self).set_params(subsample_size=None, verbose=0)
+        draws, subsets, pairs = [], [], []
+        for _ in progress(range(n_draws), verbose=self.verbose, desc="K_F subsets"):
+            seed = rng.randint(2**31 - 1)
+            if size == n:
+                idx = np.arange(n)
+            elif categorical:
+                idx = stratified_subset(labels, size, random_state=seed)
+            else:
+                idx = np.sort(check_random_state(seed).choice(n, size, replace=False))
+            if categorical and np.unique(labels[idx]).size < 2:
+                raise ValueError(
+                    f"A subset of {size} samples holds a single class, so its K_F is undefined. "
+                    "Pass a larger subsample_size (at least the number of classes)."
+                )
+            fitted = inner.set_params(random_state=seed).fit(take_rows(X, idx), y[idx])
+            draws.append(fitted.sharpness_)
+            subsets.append(idx)
+            pairs.append(tuple(int(idx[i]) for i in fitted.pair_))
+        self.sharpness_draws_ = np.asarray(draws)
+        top = int(np.argmax(self.sharpness_draws_))
+        self.sharpness_ = float(self.sharpness_draws_.mean())
+        self.sharpness_std_ = float(self.sharpness_draws_.std(ddof=1)) if n_draws > 1 else 0.0
+        self.sharpness_quantiles_ = pd.Series(
+            np.quantile(self.sharpness_draws_, _QUANTILES), index=pd.Index(_QUANTILES, name="q"),
+            name="K_F")
+        self.subsample_indices_ = subsets
+        self.pair_ = pairs[top]
 
     def _fit_random(self, X, labels, categorical):
         rng = check_random_state(self.random_state)

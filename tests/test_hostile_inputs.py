@@ -60,6 +60,7 @@ from skintrinsic import datasets as ds
 from skintrinsic import diffeo as df
 from skintrinsic import nets
 from skintrinsic import plotting as pl
+from skintrinsic import study
 from skintrinsic.cli import main as cli_main
 from skintrinsic.plotting._style import DATASET_COLORS
 
@@ -312,9 +313,16 @@ accept(E, "labels", "text", lambda: LabelSharpness().fit(X, np.where(Y, "b", "a"
 accept(E, "labels", "bool", lambda: LabelSharpness().fit(X, Y.astype(bool)).sharpness_,
        equal_to(LS_REF))
 for param, value in (("n_pairs", 0), ("n_pairs", -1), ("pairs", "some"), ("n_jobs", 0),
-                     ("label_type", "ordinal")):
+                     ("label_type", "ordinal"), ("subsample_size", 1), ("subsample_size", 2.5),
+                     ("subsample_size", True), ("n_subsamples", 0)):
     refuse(E, "params", f"{param}={value!r}",
            lambda p={param: value}: LabelSharpness(**p).fit(X, Y), param)
+refuse(E, "size", "subsample_size above the samples",
+       lambda: LabelSharpness(subsample_size=41).fit(X, Y), r"subsample_size=41 exceeds")
+refuse(E, "labels", "subsample smaller than the classes",
+       lambda: LabelSharpness(subsample_size=2).fit(X, np.arange(40) % 3), r"between 3")
+accept(E, "size", "subsample_size = all samples is exact",
+       lambda: LabelSharpness(subsample_size=40).fit(X, Y).sharpness_, equal_to(LS_REF))
 refuse(E, "params", "n_pairs beyond memory",
        lambda: LabelSharpness(pairs="random", n_pairs=10**15).fit(X, Y), r"memory.*n_pairs")
 refuse(E, "not fitted", "transform", lambda: LabelSharpness().transform(X), r"not fitted",
@@ -403,9 +411,17 @@ refuse(E, "size", "training size 1", lambda: scaling_study(IMAGES, IMAGE_LABELS,
 refuse(E, "size", "training size beyond the pool",
        lambda: scaling_study(IMAGES, IMAGE_LABELS, [10**9]), r"train_sizes")
 refuse(E, "params", "X_test without y_test",
-       lambda: scaling_study(IMAGES, IMAGE_LABELS, [6], X_test=IMAGES), r"without y_test")
+       lambda: scaling_study(IMAGES, IMAGE_LABELS, [6], X_test=IMAGES), r"together")
 refuse(E, "params", "y_test without X_test",
-       lambda: scaling_study(IMAGES, IMAGE_LABELS, [6], y_test=IMAGE_LABELS), r"without X_test")
+       lambda: scaling_study(IMAGES, IMAGE_LABELS, [6], y_test=IMAGE_LABELS), r"together")
+refuse(E, "params", "a list of datasets",
+       lambda: scaling_study([(IMAGES, IMAGE_LABELS)], train_sizes=[6, 8]), r"mapping")
+refuse(E, "params", "a dataset that is not (X, y)",
+       lambda: scaling_study({"a": IMAGES}, train_sizes=[6, 8]), r"\(X, y\)")
+refuse(E, "params", "a test set for several datasets",
+       lambda: scaling_study({"a": (IMAGES, IMAGE_LABELS), "b": (IMAGES, IMAGE_LABELS)},
+                             train_sizes=[6], X_test=IMAGES, y_test=IMAGE_LABELS),
+       r"single dataset")
 refuse(E, "labels", "X_test and y_test of other lengths",
        lambda: scaling_study(IMAGES, IMAGE_LABELS, [6], X_test=IMAGES, y_test=IMAGE_LABELS[:3]),
        r"one label per image")
@@ -683,6 +699,45 @@ refuse(E, "labels", "balanced beyond the smaller class", lambda: ds.stratified_s
     np.repeat([0, 1], [30, 3]), 10, allocation="balanced"), r"class 1 has 3")
 accept(E, "params", "fraction 1.0 is every sample", lambda: ds.stratified_subset(Y, 1.0),
        equal_to(np.arange(len(Y))))
+
+E = "study.dataset_properties"
+PROPS = dict(n_draws=2, dimension=IntrinsicDimension(k=5, n_bootstrap=0), random_state=0)
+refuse(E, "params", "not a mapping", lambda: study.dataset_properties([X], **PROPS), r"mapping")
+refuse(E, "params", "empty mapping", lambda: study.dataset_properties({}, **PROPS), r"empty")
+refuse(E, "params", "name not a string", lambda: study.dataset_properties({1: (X, Y)}, **PROPS),
+       r"names")
+refuse(E, "params", "n_reference above the smallest dataset",
+       lambda: study.dataset_properties({"a": (X, Y), "b": (X[:20], Y[:20])}, n_reference=30,
+                                        **PROPS), r"n_reference=30")
+refuse(E, "params", "n_reference=True",
+       lambda: study.dataset_properties({"a": (X, Y)}, n_reference=True, **PROPS), r"int")
+refuse(E, "labels", "single class",
+       lambda: study.dataset_properties({"a": (X, np.zeros(40))}, **PROPS), r"single class")
+refuse(E, "shape", "labels of another length",
+       lambda: study.dataset_properties({"a": (X, Y[:5])}, **PROPS), r"one label per image")
+refuse(E, "values", "NaN", lambda: study.dataset_properties({"a": (with_nan(X), Y)}, **PROPS),
+       r"NaN")
+accept(E, "size", "the common size is the smallest dataset",
+       lambda: study.dataset_properties({"a": (X, Y), "b": (X[:20], Y[:20])}, **PROPS)
+       .table["n_reference"].tolist(), equal_to([20, 20]))
+accept(E, "values", "K_F at the full size is exact",
+       lambda: study.dataset_properties({"a": (X, Y)}, **PROPS).table["K_F"].iloc[0],
+       equal_to(brute_sharpness(X, Y)))
+
+E = "study.correlate_across_datasets"
+TABLE = pd.DataFrame({"K_F": [1.0, 2.0, 3.0, 4.0], "y": [0.1, 0.3, 0.2, 0.5]})
+refuse(E, "params", "missing column",
+       lambda: study.correlate_across_datasets(TABLE, "K_F", ["nope"]), r"nope")
+accept(E, "size", "two datasets: NaN, with a warning",
+       lambda: study.correlate_across_datasets(TABLE[:2], "K_F", ["y"])["r"].isna().all(),
+       equal_to(True))
+accept(E, "values", "a constant outcome has no r",
+       lambda: study.correlate_across_datasets(TABLE.assign(y=1.0), "K_F", ["y"])["r"]
+       .isna().all(), equal_to(True))
+accept(E, "values", "NaN rows are left out",
+       lambda: study.correlate_across_datasets(
+           pd.concat([TABLE, pd.DataFrame({"K_F": [np.nan], "y": [1.0]})]), "K_F", ["y"])
+       ["n_datasets"].tolist(), equal_to([4, 4]))
 
 for fn, name in ((nets.layer_names, "layer_names"), (nets.penultimate_layer, "penultimate_layer"),
                  (nets.profile_layers, "profile_layers")):
@@ -1401,7 +1456,7 @@ def test_cli_small_bootstrap_plots_and_interval_holds_estimate(data_files, tmp_p
 def public_names():
     """Every public callable: the package's and each subpackage's ``__all__``, and the command."""
     names = {n for n in skintrinsic.__all__ if n not in skintrinsic._SUBMODULES}
-    for sub in ("datasets", "diffeo", "nets", "plotting"):
+    for sub in ("datasets", "diffeo", "nets", "plotting", "study"):
         module = getattr(skintrinsic, sub)
         for n in module.__all__:
             if n in names or not callable(getattr(module, n)):

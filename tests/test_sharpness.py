@@ -535,3 +535,45 @@ def test_a_ratio_beyond_float64_is_refused_not_returned_as_inf():
     X = np.array([[0.0, 0.0], [2.0**-1020, 0.0], [1.0, 0.0], [2.0, 0.0]])
     with pytest.raises(ValueError, match="overflows float64. Rescale X"):
         LabelSharpness().fit(X, [0, 1, 0, 1])
+
+
+# --------------------------------------------------------------------------- K_F at a fixed N
+
+def test_fixed_size_sharpness_rises_with_size_on_real_data_and_is_exact_at_full_size(data_home):
+    X, y = real_sets(data_home)["pneumoniamnist"]
+    sizes = (100, 300, 600, 1000)
+    means = []
+    for size in sizes:
+        ks = LabelSharpness(subsample_size=size, n_subsamples=8, random_state=0).fit(X, y)
+        assert ks.sharpness_draws_.size == (1 if size == len(y) else 8)
+        # each draw against brute force on its own subset
+        for idx, value in zip(ks.subsample_indices_[:2], ks.sharpness_draws_[:2]):
+            assert idx.size == size and np.unique(idx).size == size
+            assert np.bincount(y[idx]).tolist() == [size // 2, size // 2]  # stratified
+            np.testing.assert_allclose(value, bichromatic_brute_force(X[idx], y[idx]),
+                                       rtol=1e-12)
+        q = ks.sharpness_quantiles_
+        assert q[0.05] <= q[0.5] <= q[0.95]
+        assert ks.sharpness_ == pytest.approx(ks.sharpness_draws_.mean())
+        means.append(ks.sharpness_)
+    assert np.all(np.diff(means) > 0), means
+    # at the full size: the exact K_F, one draw, no spread
+    assert means[-1] == pytest.approx(bichromatic_brute_force(X, y), rel=1e-12)
+    assert ks.sharpness_std_ == 0.0
+    j, k = ks.pair_
+    assert np.linalg.norm(X[j] - X[k]) == pytest.approx(1 / means[-1], rel=1e-12)
+
+
+def test_fixed_size_sharpness_continuous_labels_against_brute_force(rng):
+    X = rng.normal(size=(60, 4))
+    y = X[:, 0] + 0.1 * rng.normal(size=60)
+    ks = LabelSharpness(subsample_size=25, n_subsamples=4, random_state=3).fit(X, y)
+    for idx, value in zip(ks.subsample_indices_, ks.sharpness_draws_):
+        d = cdist(X[idx], X[idx])
+        np.fill_diagonal(d, np.inf)
+        np.testing.assert_allclose(value, (np.abs(y[idx, None] - y[None, idx]) / d).max(),
+                                   rtol=1e-12)
+    # the draws are reproducible from random_state and differ from each other
+    again = LabelSharpness(subsample_size=25, n_subsamples=4, random_state=3).fit(X, y)
+    np.testing.assert_array_equal(again.sharpness_draws_, ks.sharpness_draws_)
+    assert np.unique(ks.sharpness_draws_).size == 4

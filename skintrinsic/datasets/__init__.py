@@ -11,14 +11,14 @@ _LAZY = {
     "load_medmnist": "_loaders",
     "load_image_folder": "_loaders",
     "binary_task": "_loaders",
-    # _subsets.py: the one stratified-subset draw (ImageClassifier's train_size, the study)
-    "stratified_subset": "_subsets",
     # _natural.py: the RGB natural datasets (CIFAR-10 binary version, SVHN .mat files)
     "load_cifar10": "_natural",
     "load_svhn": "_natural",
     # _catalog.py: dataset names -> registry files, for `skintrinsic fetch`
     "fetch_datasets": "_catalog",
     "ReferencePreprocessor": "_preprocessing",
+    # _subsets.py: the one stratified-subset helper (training subsets, reference samples)
+    "stratified_subset": "_subsets",
     # _generators.py: manifolds of known intrinsic dimension
     "make_sphere": "_generators",
     "make_hypercube": "_generators",

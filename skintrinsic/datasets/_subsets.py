@@ -16,7 +16,7 @@ from .._validation import is_integer, unique_labels
 __all__ = ["stratified_subset"]
 
 
-def stratified_subset(y, size, *, allocation="proportional", random_state=None):
+def stratified_subset(y, size, random_state=None, *, allocation="proportional"):
     """Sorted indices of a random subset of ``size`` samples, stratified by ``y``.
 
     With ``allocation="proportional"`` every class gets one sample, and the
@@ -35,10 +35,10 @@ def stratified_subset(y, size, *, allocation="proportional", random_state=None):
     size : int or float
         Subset size: a number of samples, from the number of classes to
         ``n_samples``, or a fraction in (0, 1] of ``n_samples`` (rounded down).
-    allocation : {"proportional", "balanced"}, default="proportional"
-        How the places are shared among the classes.
     random_state : int, RandomState instance or None, default=None
         Seeds the draw.  An int gives the same subset on every call.
+    allocation : {"proportional", "balanced"}, default="proportional"
+        How the places are shared among the classes.
 
     Returns
     -------

@@ -82,8 +82,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from .._compute import resolve_device
-from ..datasets._subsets import stratified_subset
 from .._validation import validate_images
+from ..datasets._subsets import stratified_subset
 from ._hooks import eval_mode, extract_features, resolve_layers
 from .models import ARCHITECTURES, MIN_INPUT_SIZE, build_model
 

@@ -73,10 +73,10 @@ class ScalingLawDisplay:
     >>> from skintrinsic import ScalingLawRegressor
     >>> from skintrinsic.plotting import ScalingLawDisplay
     >>> rng = np.random.default_rng(0)
-    >>> X = pd.DataFrame({"n_train": rng.choice([500, 1000], 20),
-    ...                   "dimension": rng.uniform(8, 20, 20),
-    ...                   "sharpness": rng.uniform(1e-4, 3e-4, 20)})
-    >>> log_l = -np.log(X.n_train) / X.dimension + np.log(X.sharpness) + 8
+    >>> X = pd.DataFrame({"N": rng.choice([500, 1000], 20),
+    ...                   "d_data": rng.uniform(8, 20, 20),
+    ...                   "K_F": rng.uniform(1e-4, 3e-4, 20)})
+    >>> log_l = -np.log(X.N) / X.d_data + np.log(X.K_F) + 8
     >>> y = np.exp(log_l + rng.normal(0, 0.1, 20))
     >>> law = ScalingLawRegressor().fit(X, y)
     >>> disp = ScalingLawDisplay.from_estimator(law, X, y, domain=np.repeat(["a", "b"], 10))
@@ -169,8 +169,9 @@ class ScalingLawDisplay:
             The Display, with ``ax_`` and ``figure_`` set.
         """
         frame = study_frame(result, ("test_loss",))
-        domain = frame["domain"].to_numpy() if "domain" in frame else None
-        return cls.from_estimator(result.law, frame, frame["test_loss"], domain=domain,
+        # one colour per dataset, as in every figure of a study
+        groups = frame["dataset"].to_numpy() if "dataset" in frame else None
+        return cls.from_estimator(result.law, frame, frame["test_loss"], domain=groups,
                                   dimension_name=dimension, ax=ax, **kwargs)
 
     def plot(self, ax=None, *, scatter_kwargs=None, line_kwargs=None):
@@ -398,15 +399,20 @@ class SharpnessRobustnessDisplay:
         self.domain = domain
 
     @classmethod
-    def from_study(cls, result, *, attack="fgsm", ax=None):
-        """Draw K_F against the delta loss under ``attack`` from a study.
+    def from_study(cls, result, *, attack="fgsm", metric="delta_loss", ax=None):
+        """Draw each dataset's K_F against its mean loss increase under ``attack``.
+
+        One point per dataset, as in the study's ``correlation``: the runs of
+        one dataset are not independent points of the relation.
 
         Parameters
         ----------
         result : Bunch
             The return value of :func:`~skintrinsic.scaling_study`.
         attack : str, default="fgsm"
-            Which ``delta_loss_<attack>`` column to use.
+            Which attack's column to use.
+        metric : {"delta_loss", "relative_delta_loss"}, default="delta_loss"
+            The paper's loss increase, or the increase in units of the clean loss.
         ax : matplotlib Axes, default=None
             Where to draw; a new figure when None.
 
@@ -415,10 +421,13 @@ class SharpnessRobustnessDisplay:
         display : SharpnessRobustnessDisplay
             The Display, with ``ax_`` and ``figure_`` set.
         """
-        frame = study_frame(result, ("K_F", f"delta_loss_{attack}"))
-        domain = frame["domain"].to_numpy() if "domain" in frame else None
-        return cls(sharpness=frame["K_F"].to_numpy(), delta_loss=frame[f"delta_loss_{attack}"],
-                   domain=domain).plot(ax=ax)
+        study_frame(result, ())
+        column = f"{metric}_{attack}"
+        table = as_frame(getattr(result, "datasets", None), name="result.datasets",
+                         columns=("dataset", "K_F", column),
+                         source="pass the return value of scaling_study")
+        return cls(sharpness=table["K_F"].to_numpy(), delta_loss=table[column].to_numpy(),
+                   domain=table["dataset"].to_numpy()).plot(ax=ax)
 
     def plot(self, ax=None, *, scatter_kwargs=None):
         """Draw the points, the least-squares line and Pearson's r.
