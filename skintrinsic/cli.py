@@ -13,7 +13,9 @@ IDX images file (its labels beside it or given with ``--labels``), or a folder o
 images with one sub-folder per class.
 
 This module only parses arguments, shows progress and turns errors into one
-line; the measuring is in :mod:`skintrinsic._report`.  It imports nothing heavy (torch,
+line.  Sources are read by :mod:`skintrinsic.datasets._sources`, measured by
+:mod:`skintrinsic.study._profile` (every dataset at the same number of images) and
+rendered by :mod:`skintrinsic._report`.  It imports nothing heavy (torch,
 pandas, matplotlib) until the arguments are known to be valid, so a typo is answered at
 once, and it sets the thread count before torch is loaded.
 """
@@ -26,6 +28,8 @@ from . import __version__
 
 _COMMANDS = ("profile", "compare", "fetch")
 _BUILTIN_NAMES = ("digits", "mnist", "cifar10", "svhn")  # and MedMNIST names, ending in "mnist"
+#: The default job of a bare ``skintrinsic``: small enough for a few seconds on a laptop.
+_DEFAULT_SOURCE = "digits"
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _EXIT_INPUT_ERROR = 1
 _EXIT_INTERRUPTED = 130
@@ -92,6 +96,10 @@ def _add_common(parser):
     est.add_argument("--n-bootstrap", type=_bootstrap_count, default=200, metavar="B",
                      help=f"bootstrap replicates of the confidence intervals: 0 for none, else "
                           f"at least {_MIN_BOOTSTRAP} (default: 200)")
+    est.add_argument("--n-draws", type=_positive_int, default=20, metavar="D",
+                     help="subsets over which K_F is drawn at the common size N of a "
+                          "comparison (default: 20; one, the exact value, for a dataset of "
+                          "exactly N images)")
     est.add_argument("--train", action="store_true",
                      help="also train a small network: d_repr, test loss and an FGSM "
                           "robustness curve")
@@ -254,25 +262,28 @@ def _run(args):
     import torch
     from tqdm.auto import tqdm
 
-    from . import _report
-
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(_set_threads(args.threads))
     try:
-        return _profile(args, tqdm, _report)
+        return _profile(args, tqdm)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _profile(args, tqdm, _report):
+def _profile(args, tqdm):
+    from . import _report
+    from .datasets import _sources
+    from .study import _profile as profiling
+
     # the steps' own bars (per batch of images, with the time left) where the stage bar shows
     verbose = int(not args.quiet and sys.stderr.isatty())
 
     sources = [args.data] if args.command == "profile" else list(args.data)
     if args.command == "profile" and sources == [None]:
-        sources = [_report.DEFAULT_SOURCE]
+        sources = [_DEFAULT_SOURCE]
     settings = _report.Settings(
-        k=args.k, n_bootstrap=args.n_bootstrap, n_samples=args.n_samples, task=args.task,
+        k=args.k, n_bootstrap=args.n_bootstrap, n_samples=args.n_samples,
+        n_draws=args.n_draws, task=args.task,
         classes=tuple(args.classes or ()), size=args.size, split=args.split, download=args.download,
         train=args.train,
         epochs=args.epochs, device=args.device, random_state=args.seed, verbose=verbose)
@@ -280,7 +291,7 @@ def _profile(args, tqdm, _report):
     # before any measuring: a run must not end in a refusal to write
     replacing = _report.check_output(args.out, overwrite=args.overwrite)
 
-    n_stages = (1 + _report.n_steps(settings)) * len(sources) + 1
+    n_stages = profiling.n_stages(len(sources), settings)
     # disable=None: a bar only on a terminal, so logs and pipes get clean one-line errors
     with tqdm(total=n_stages, disable=True if args.quiet else None, file=sys.stderr, leave=False,
               bar_format="{desc:<36.36}{percentage:3.0f}%|{bar:20}| {elapsed}") as bar:
@@ -288,10 +299,10 @@ def _profile(args, tqdm, _report):
         datasets = []
         for source in sources:
             stages.begin(f"{source}: loading")
-            datasets.append(_report.load_dataset(source, settings, labels=labels,
-                                                 data_home=args.data_home))
-        _report.check_distinct_names(datasets)
-        report = _report.build_report(datasets, settings, stage=stages.begin)
+            datasets.append(_sources.load_dataset(source, settings, labels=labels,
+                                                  data_home=args.data_home))
+        _sources.check_distinct_names(datasets)
+        report = profiling.build_report(datasets, settings, stage=stages.begin)
         stages.begin("writing the report")
         title = f"skintrinsic {args.command}: " + ", ".join(d.name for d in datasets)
         path = _report.write_report(report, args.out, title=title, overwrite=args.overwrite)

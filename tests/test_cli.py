@@ -114,7 +114,10 @@ def test_bare_command_profiles_digits(tmp_path):
     assert f"Report written to {out / 'report.html'}" in text
     report, m = measures(out)
     assert report["datasets"][0]["dataset"] == "digits"
-    assert report["datasets"][0]["n_samples"] > 300  # a balanced pair of digit classes
+    assert report["datasets"][0]["n_available"] > 300  # a balanced pair of digit classes
+    # one dataset is measured on all its images
+    assert report["n_reference"] == report["datasets"][0]["n_reference"] == \
+        report["datasets"][0]["n_available"]
     mle = m[("digits", "d_data", "MLE")]
     assert mle["ci_low"] < mle["value"] < mle["ci_high"]
     # the printed value is the stored one
@@ -127,7 +130,7 @@ def test_npz_profile_matches_brute_force(tmp_path, pneumonia_npz):
     run("profile", path, "--out", out, "--n-bootstrap", 50, cwd=tmp_path)
     report, m = measures(out)
     # a balanced task with every image kept: the measures are those of the whole file
-    assert report["datasets"][0]["n_samples"] == len(y)
+    assert report["datasets"][0]["n_available"] == len(y)
     Xs = reference_scaled(X)
     # the estimators drop exact duplicates (and say so in a note); the oracles too
     distinct = np.unique(Xs, axis=0)
@@ -206,6 +209,10 @@ def test_compare_builtin_names_and_html_in_chromium(tmp_path, data_home):
     report, m = measures(out)
     assert [d["dataset"] for d in report["datasets"]] == ["mnist", "pneumoniamnist"]
     assert report["datasets"][1]["classes"] == "0 (300), 1 (300)"
+    # both tasks hold 600 images: both are measured on all of them, K_F exactly
+    assert report["n_reference"] == 600
+    assert [d["n_reference"] for d in report["datasets"]] == [600, 600]
+    assert "N = 600" in (out / "report.html").read_text()
     # the paper's finding at equal resolution: the medical task is sharper
     assert m[("pneumoniamnist", "K_F", "exact,")]["value"] > m[("mnist", "K_F", "exact,")]["value"]
     assert proc.stdout.count("d_data MLE") == 2
@@ -342,7 +349,7 @@ def test_progress_bar_on_a_terminal_and_quiet(tmp_path):
         return proc, b"".join(chunks).decode(errors="replace")
 
     _, shown = stderr_on_terminal("digits", "--n-bootstrap", 0, "--out", "a")
-    assert "d_data (MLE)" in shown and "%|" in shown
+    assert "d_data and K_F" in shown and "%|" in shown
     # --quiet on a terminal: nothing but the error line (without it, the bar starts first)
     proc, quiet = stderr_on_terminal("missing.npz", "--quiet", check=False)
     assert proc.returncode == 1
@@ -383,7 +390,7 @@ def test_identical_images_with_different_labels(tmp_path, pneumonia_npz):
     _, X, y = pneumonia_npz
     np.savez(tmp_path / "clash.npz", X=np.concatenate([X, X[:1]]), y=np.r_[y, 1 - y[0]])
     proc = run("clash.npz", "--task", "all", "--n-bootstrap", 0, "--out", "rep", cwd=tmp_path)
-    assert re.search(r"K_F exact, all pairs +inf", proc.stdout)
+    assert re.search(r"K_F exact, all \d+ images +inf", proc.stdout)
     report, m = measures(tmp_path / "rep")
     assert m[("clash", "K_F", "exact,")]["value"] is None  # JSON has no infinity
     assert any(f"rows 0 and {len(y)} of clash.npz are identical" in n for n in report["notes"])

@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from skintrinsic import _compute, _report, cli
+from skintrinsic.datasets._sources import Dataset
+from skintrinsic.study import _profile as _profile_module
 
 
 def _main_in_fresh_python(args):
@@ -32,6 +34,7 @@ def _main_in_fresh_python(args):
     (["digits", "--labels", "nolabels.txt"], "--labels"),
     (["--k", "0"], "must be at least 3"),
     (["--threads", "0"], "must be a positive integer"),
+    (["digits", "--n-draws", "0"], "must be a positive integer"),
     (["fetch"], "the following arguments are required"),
 ])
 def test_argument_errors_come_before_any_heavy_import(args, words, tmp_path, monkeypatch):
@@ -78,13 +81,13 @@ def test_bad_class_aliases(classes, words, data_home, shared_copy_registered, tm
 
 def test_threads_are_set_for_the_run_and_restored(tmp_path, capsys, monkeypatch):
     seen = []
-    build = _report.build_report
+    build = _profile_module.build_report
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return build(*args, **kwargs)
 
-    monkeypatch.setattr(_report, "build_report", spy)
+    monkeypatch.setattr(_profile_module, "build_report", spy)
     before = torch.get_num_threads()
     assert cli.main(["digits", "--threads", "2", "--n-bootstrap", "0", "--out",
                      str(tmp_path), "-q"]) == 0
@@ -99,14 +102,14 @@ def test_progress_with_time_left_in_every_long_step(capsys, monkeypatch):
     monkeypatch.setattr(_compute, "tqdm", functools.partial(_compute.tqdm, mininterval=0))
     X, y = load_digits(return_X_y=True)
     keep = np.isin(y, (3, 5))
-    data = _report.Dataset(name="digits", X=X[keep][:200].reshape(-1, 8, 8) * (255 / 16),
-                           y=y[keep][:200], source="digits")
+    data = Dataset(name="digits", X=X[keep][:200].reshape(-1, 8, 8) * (255 / 16),
+                   y=y[keep][:200], source="digits")
     settings = _report.Settings(n_bootstrap=10, train=True, epochs=1, verbose=1)
     steps = []
-    _report.measure(data, settings, notes=[], step=steps.append)
+    _profile_module.build_report([data], settings, stage=steps.append)
     err = capsys.readouterr().err
-    assert steps == ["d_data (MLE)", "d_data (TwoNN)", "K_F", "training", "d_repr",
-                     "robustness"]
+    assert steps == ["d_data and K_F at N=200", "digits: training and probing"]
+    assert _profile_module.n_stages(1, settings) == 1 + len(steps) + 1  # loading, writing
     # the bootstrap of each d_data, the training batches and the attack, each with an ETA
     assert "bootstrap" in err and "fgsm attack" in err
     n_test = 60  # 30% of 200 images, attacked at each of the 5 epsilons

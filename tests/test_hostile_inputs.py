@@ -1354,6 +1354,7 @@ QUICK = ("--n-samples", 60, "--n-bootstrap", 0, "--quiet")
     (("--k", 2), r"--k: must be at least 3"),
     (("--size", 0), r"--size: must be a positive integer"),
     (("--n-samples", -5), r"--n-samples: must be a positive integer"),
+    (("--n-draws", 0), r"--n-draws: must be a positive integer"),
     (("--n-samples", "1.5"), r"--n-samples"),
     (("--epochs", 0), r"--epochs"),
     (("--task", "three"), r"--task"),
