@@ -1,4 +1,4 @@
-"""ImageClassifier: digits accuracy, train_size sweeps, seeding, shapes, sklearn compatibility."""
+"""ImageClassifier: digits accuracy, train_size sweeps, budgets, seeding, shapes, sklearn checks."""
 
 import pickle
 
@@ -11,11 +11,38 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import log_loss
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from skorch.callbacks import EpochScoring
+from skorch.callbacks import Callback, EpochScoring
 from skorch.dataset import ValidSplit
 from torch import nn
 
-from skintrinsic.nets import ImageClassifier, stratified_subset
+from skintrinsic.datasets import stratified_subset
+from skintrinsic.nets import ImageClassifier
+
+
+class CountingAdam(torch.optim.Adam):
+    """Adam that counts its own steps: an oracle for the budget independent of skorch."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.n_steps = 0
+
+    def step(self, closure=None):
+        self.n_steps += 1
+        return super().step(closure)
+
+
+class RecordBatches(Callback):
+    """The labels of every training batch, per epoch."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.epochs = []
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.epochs.append([])
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        if training:
+            self.epochs[-1].append(np.asarray(batch[1]).copy())
 
 
 class MLP(nn.Module):
@@ -90,19 +117,90 @@ def test_train_size_is_a_seeded_stratified_subset(digits):
     assert ImageClassifier(max_epochs=1, train_size=50).fit(X, y).train_indices_.size == 50
 
 
-def test_stratified_subset_allocation():
-    y = np.array([0] * 50 + [1] * 30 + [2] * 20)
-    # one per class, then 17 places shared over capacities 49/29/19 (sum 97):
-    # 8.59, 5.08, 3.33 -> floors 8, 5, 3 and the spare place to the largest remainder (class 0)
-    idx = stratified_subset(y, 20, random_state=0)
-    assert np.bincount(y[idx]).tolist() == [1 + 9, 1 + 5, 1 + 3]
-    # 8 places: 4.04, 2.39, 1.57 -> 4, 2, 1 and the spare place to class 2
-    assert np.bincount(y[stratified_subset(y, 11, random_state=0)]).tolist() == [5, 3, 3]
-    assert stratified_subset(y, 100, random_state=0).tolist() == list(range(100))
-    tiny = stratified_subset(y, 3, random_state=0)
-    assert sorted(y[tiny].tolist()) == [0, 1, 2]
-    with pytest.raises(ValueError, match="between 3"):
-        stratified_subset(y, 2)
+def test_subset_comes_from_the_shared_helper(digits):
+    # train_indices_ are stratified_subset's draw with the subset seed drawn from random_state
+    X, _, y, _ = digits
+    clf = ImageClassifier(max_epochs=0, train_size=77, random_state=11).fit(X, y)
+    subset_seed = int(np.random.RandomState(11).randint(0, 2**31 - 1, size=2)[0])
+    np.testing.assert_array_equal(clf.train_indices_,
+                                  stratified_subset(y, 77, random_state=subset_seed))
+
+
+def test_steps_budget_gives_every_train_size_the_same_updates(digits):
+    X, _, y, _ = digits
+    steps, fixed = {}, {}
+    for size in (40, 400):
+        net = ImageClassifier(optimizer=CountingAdam, max_epochs=3, steps_per_epoch=7,
+                              batch_size=16, train_size=size, random_state=0).fit(X, y)
+        steps[size] = net.optimizer_.n_steps
+        assert net.history_[:, "train_batch_count"] == [7, 7, 7]
+        epochs = ImageClassifier(optimizer=CountingAdam, max_epochs=3, batch_size=16,
+                                 train_size=size, random_state=0).fit(X, y)
+        fixed[size] = epochs.optimizer_.n_steps
+    assert steps == {40: 21, 400: 21}
+    # the fixed-epoch budget: ceil(N / batch_size) steps per epoch
+    assert fixed == {40: 3 * 3, 400: 3 * 25}
+
+
+def test_steps_budget_batches(digits):
+    X, _, y, _ = digits
+    record = RecordBatches()
+    ImageClassifier(max_epochs=2, steps_per_epoch=5, batch_size=16, train_size=40,
+                    callbacks=[("record", record)], random_state=0).fit(X, y)
+    assert [[b.size for b in epoch] for epoch in record.epochs] == [[16] * 5] * 2
+    # fewer samples than a batch: every step is a full-batch step on all of them
+    record = RecordBatches()
+    net = ImageClassifier(max_epochs=1, steps_per_epoch=4, batch_size=64, train_size=30,
+                          callbacks=[("record", record)], random_state=0).fit(X, y)
+    assert [b.size for b in record.epochs[0]] == [30] * 4
+    for batch in record.epochs[0]:
+        np.testing.assert_array_equal(np.sort(batch), np.sort(net.classes_[
+            np.searchsorted(net.classes_, y[net.train_indices_])]))
+    with pytest.raises(ValueError, match="iterator_train__sampler"):
+        ImageClassifier(max_epochs=1, steps_per_epoch=2, iterator_train__sampler=[0, 1]).fit(
+            X[:40], y[:40])
+
+
+def test_step_batches_cycle_through_reshuffled_passes():
+    from skintrinsic.nets.classifier import _StepBatches
+
+    torch.manual_seed(0)
+    sampler = _StepBatches(10, 4, 3)
+    first, second = list(sampler), list(sampler)
+    batches = first + second
+    assert len(sampler) == 3 and all(len(b) == 4 and len(set(b)) == 4 for b in batches)
+    # two batches per pass of 10 (the tail of 2 is dropped): disjoint within a pass, and the
+    # position carries over from one epoch to the next
+    passes = [batches[i] + batches[i + 1] for i in range(0, 6, 2)]
+    assert all(len(set(p)) == 8 for p in passes)
+    assert len({tuple(p) for p in passes}) == 3
+    assert [b for b in _StepBatches(6, 3, 3, shuffle=False)] == [[0, 1, 2], [3, 4, 5], [0, 1, 2]]
+
+
+def test_training_batches_are_shuffled_each_epoch(digits):
+    X, _, y, _ = digits
+    orders = {}
+    for shuffle in (True, False):
+        record = RecordBatches()
+        ImageClassifier(max_epochs=2, batch_size=16, iterator_train__shuffle=shuffle,
+                        callbacks=[("record", record)], random_state=0).fit(X[:64], y[:64])
+        orders[shuffle] = [np.concatenate(epoch) for epoch in record.epochs]
+    np.testing.assert_array_equal(orders[False][0], y[:64])  # skorch's own default: in order
+    np.testing.assert_array_equal(orders[False][1], y[:64])
+    assert not np.array_equal(orders[True][0], y[:64])
+    assert not np.array_equal(orders[True][0], orders[True][1])
+    np.testing.assert_array_equal(np.sort(orders[True][0]), np.sort(y[:64]))
+
+
+def test_grid_search_over_train_size_with_a_steps_budget(digits):
+    X_train, _, y_train, _ = digits
+    net = ImageClassifier(max_epochs=10, steps_per_epoch=30, batch_size=16, random_state=0)
+    search = GridSearchCV(net, {"train_size": [40, 120, 500]}, scoring="neg_log_loss", cv=2,
+                          refit=True).fit(X_train, y_train)
+    losses = -search.cv_results_["mean_test_score"]
+    assert np.all(np.diff(losses) < 0), losses
+    best = search.best_estimator_
+    assert best.steps_per_epoch == 30 and best.history_[:, "train_batch_count"] == [30] * 10
 
 
 def test_seeded_fit_is_reproducible_and_leaves_global_rng(digits):
@@ -114,6 +212,11 @@ def test_seeded_fit_is_reproducible_and_leaves_global_rng(digits):
     np.testing.assert_array_equal(a.predict_proba(X_test), b.predict_proba(X_test))
     c = ImageClassifier(max_epochs=2, random_state=8).fit(X[:300], y[:300])
     assert not np.allclose(a.predict_proba(X_test), c.predict_proba(X_test))
+    state = torch.get_rng_state()
+    steps = [ImageClassifier(max_epochs=2, steps_per_epoch=3, train_size=100,
+                             random_state=7).fit(X, y) for _ in range(2)]
+    assert torch.equal(state, torch.get_rng_state())
+    np.testing.assert_array_equal(steps[0].predict_proba(X_test), steps[1].predict_proba(X_test))
 
 
 def test_paper_optimizer_defaults(digits):
@@ -127,6 +230,15 @@ def test_paper_optimizer_defaults(digits):
     net = ImageClassifier(lr=0.01, optimizer__weight_decay=0.0, max_epochs=0).fit(X[:40], y[:40])
     assert (net.optimizer_.param_groups[0]["lr"], net.optimizer_.param_groups[0]["weight_decay"]) \
         == (0.01, 0.0)
+    assert net.get_params()["optimizer__weight_decay"] == 0.0
+    assert clone(net).optimizer__weight_decay == 0.0
+    # an optimizer without weight decay: None passes nothing
+    rprop = ImageClassifier(optimizer=torch.optim.Rprop, optimizer__weight_decay=None,
+                            max_epochs=1).fit(X[:40], y[:40])
+    assert "weight_decay" not in rprop.optimizer_.defaults
+    # set_params re-creates the optimizer with the new decay, as skorch does for optimizer__*
+    net.set_params(optimizer__weight_decay=1e-3)
+    assert net.optimizer_.param_groups[0]["weight_decay"] == 1e-3
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "vgg16"])
@@ -275,7 +387,8 @@ def test_partial_fit_continues_training(digits):
 
 
 @parametrize_with_checks(
-    [ImageClassifier(module=MLP, max_epochs=2, random_state=0)],
+    [ImageClassifier(module=MLP, max_epochs=2, random_state=0),
+     ImageClassifier(module=MLP, max_epochs=2, steps_per_epoch=3, random_state=0)],
     expected_failed_checks=lambda est: {
         "check_no_attributes_set_in_init": (
             "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_; "

@@ -702,7 +702,9 @@ for param, value, match in (("width", 0, "width"), ("width", np.inf, "width"),
                             ("batch_size", 0, "batch_size"), ("lr", 0, "lr"),
                             ("train_size", 0, "train_size"), ("train_size", 100, "train_size"),
                             ("device", "tpu", "not a torch device"), ("arch", "resnet1", "arch"),
-                            ("criterion", "x", "criterion")):
+                            ("criterion", "x", "criterion"),
+                            ("steps_per_epoch", 0, "steps_per_epoch"),
+                            ("optimizer__weight_decay", -1.0, "weight_decay")):
     refuse(E, "params", f"{param}={value!r}",
            lambda p={param: value}: nets.ImageClassifier(**{"max_epochs": 1, **p})
            .fit(IMAGES, IMAGE_LABELS), match)
@@ -749,16 +751,22 @@ for kw, match in ((dict(width=np.inf), "finite"), (dict(width=True), "width"),
     refuse(E, "params", repr(kw), lambda kw=kw: nets.build_model("vgg13", **kw), match)
 refuse(E, "params", "unknown architecture", lambda: nets.build_model("resnet1"), r"arch")
 
-for E, subset in (("nets.stratified_subset", nets.stratified_subset),
-                  ("datasets.stratified_subset", ds.stratified_subset)):
-    refuse(E, "params", "size=0", lambda f=subset: f(Y, 0), r"between 2")
-    refuse(E, "params", "huge size", lambda f=subset: f(Y, 10**9), r"between 2")
-    refuse(E, "params", "float size", lambda f=subset: f(Y, 2.5), r"between 2")
-    refuse(E, "labels", "NaN", lambda f=subset: f(np.where(Y, np.nan, 0.0), 4), r"NaN")
-    refuse(E, "labels", "mixed", lambda f=subset: f(
-        np.array([1, "a"] * 20, dtype=object), 4), r"mix types")
-    accept(E, "labels", "one of each class", lambda f=subset: np.sort(Y[f(Y, 2)]),
-           equal_to([0, 1]))
+E = "datasets.stratified_subset"
+refuse(E, "params", "size=0", lambda: ds.stratified_subset(Y, 0), r"between 2")
+refuse(E, "params", "huge size", lambda: ds.stratified_subset(Y, 10**9), r"between 2")
+refuse(E, "params", "float size", lambda: ds.stratified_subset(Y, 2.5), r"between 2")
+refuse(E, "labels", "NaN", lambda: ds.stratified_subset(np.where(Y, np.nan, 0.0), 4), r"NaN")
+refuse(E, "labels", "mixed", lambda: ds.stratified_subset(
+    np.array([1, "a"] * 20, dtype=object), 4), r"mix types")
+accept(E, "labels", "one of each class", lambda: np.sort(Y[ds.stratified_subset(Y, 2)]),
+       equal_to([0, 1]))
+refuse(E, "params", "allocation='equal'", lambda: ds.stratified_subset(Y, 4, allocation="equal"),
+       r"allocation")
+refuse(E, "params", "fraction 0", lambda: ds.stratified_subset(Y, 0.0), r"fraction in \(0, 1\]")
+refuse(E, "labels", "balanced beyond the smaller class", lambda: ds.stratified_subset(
+    np.repeat([0, 1], [30, 3]), 10, allocation="balanced"), r"class 1 has 3")
+accept(E, "params", "fraction 1.0 is every sample", lambda: ds.stratified_subset(Y, 1.0),
+       equal_to(np.arange(len(Y))))
 
 E = "study.dataset_properties"
 PROPS = dict(n_draws=2, dimension=IntrinsicDimension(k=5, n_bootstrap=0), random_state=0)
@@ -1196,7 +1204,7 @@ def _params_call(target, value):
         "make_sphere.n_samples": lambda v: ds.make_sphere(v, 2),
         "make_hypercube.dimension": lambda v: ds.make_hypercube(10, v),
         "binary_task.n_per_class": lambda v: ds.binary_task(X, Y, n_per_class=v),
-        "stratified_subset.size": lambda v: nets.stratified_subset(Y, v),
+        "stratified_subset.size": lambda v: ds.stratified_subset(Y, v),
         "temperature_range.n": lambda v: df.temperature_range(v, 3),
     }
     return lambda: calls[target](value), calls
@@ -1215,7 +1223,6 @@ _TARGETS = sorted(_params_call("IntrinsicDimension.k", 0)[1])
 @covers("datasets.make_sphere", "params")
 @covers("datasets.make_hypercube", "params")
 @covers("datasets.binary_task", "params")
-@covers("nets.stratified_subset", "params")
 @covers("datasets.stratified_subset", "params")
 @covers("diffeo.temperature_range", "params")
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

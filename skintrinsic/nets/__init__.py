@@ -9,7 +9,8 @@ from ._hooks import (
     layer_names,
     resolve_layers,
 )
-from .classifier import ImageClassifier, stratified_subset
+from ..datasets._subsets import stratified_subset  # noqa: F401  (its home is datasets)
+from .classifier import ImageClassifier
 from .models import ARCHITECTURES, build_model, penultimate_layer, profile_layers
 
 __all__ = [
@@ -25,5 +26,4 @@ __all__ = [
     "penultimate_layer",
     "profile_layers",
     "resolve_layers",
-    "stratified_subset",
 ]

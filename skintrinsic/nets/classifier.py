@@ -5,18 +5,67 @@ classes) is read in ``fit``; ``__init__`` only stores parameters, so that
 ``clone`` and ``GridSearchCV`` work as for any scikit-learn classifier.  The
 training-set size is itself a parameter (``train_size``): a grid search over
 it is a learning curve.
+
+The network is trained by skorch itself: the paper's defaults are parameters
+(``optimizer__weight_decay=1e-4``, ``iterator_train__shuffle=True``,
+``train_split=None``) and callbacks work as in skorch.  What remains overridden,
+and why:
+
+- ``fit`` and ``partial_fit``: validate the images, encode the labels, draw the
+  ``train_size`` subset (:func:`~skintrinsic.datasets.stratified_subset`) and
+  seed torch from ``random_state``, then hand the subset to skorch's
+  ``partial_fit``.
+- ``initialize_module`` (skorch's hook for building the module): builds
+  ``arch`` with the channels, size and classes read from the data, and checks
+  that a user's module returns one score per class.
+- ``get_params_for_optimizer``: resolves ``lr="auto"`` (the paper's rate for the
+  architecture) and drops ``optimizer__weight_decay=None`` for optimizers
+  without weight decay.
+- ``get_iterator`` (skorch's hook for the batches): with ``steps_per_epoch``
+  an epoch is that many batches, whatever the training-set size.
+- ``check_data``: the classes are the labels as given (``classes_``), not
+  skorch's ``np.unique`` of the encoded targets it is passed.
+- ``predict_proba``, ``predict``: validate new images against the fitted shape
+  and return labels from ``classes_`` (skorch returns column indices).
+- ``_get_predict_nonlinearity``: the softmax of the scores for any criterion of
+  scores (skorch takes the identity for criteria it does not know, e.g. a
+  hinge loss).
+- ``_validate_params``: scikit-learn's parameter constraints and skorch's
+  check of prefixed names share this name; both run.
+- ``device`` (a property), ``get_params``, ``__getstate__``, ``__setstate__``:
+  ``device="auto"`` is kept as given by ``get_params`` and ``clone``, while
+  skorch, which moves tensors to ``self.device``, sees the resolved device.
+
+Training budget
+---------------
+By default an epoch is one pass over the training set, so a fit makes
+``max_epochs * ceil(N / batch_size)`` optimizer steps: the paper's fixed-epoch
+budget (its code trains 100 epochs; the default here is 20, for CPUs).  Small
+``N`` then gets few updates.  With ``steps_per_epoch=s`` an epoch is ``s``
+batches drawn from reshuffled passes over the training set, and every
+training size gets the same ``max_epochs * s`` updates.
+
+The choice moves the fitted scaling law ``log L = -(1/d) log N + b``.  With
+fixed epochs the small-``N`` networks get few updates: when they are
+undertrained their test loss is inflated, the fitted slope ``-1/d`` is
+steeper than the data's, and ``d`` is underestimated.  With fixed steps the
+small-``N`` networks are trained as long as the large ones and fit their few
+samples, which can inflate their cross-entropy in turn (overfitting).
+Measured with the CPU default of 20 epochs against the same 220 steps for
+every ``N`` in 50-700 (``benchmarks/README.md``, "Training budget"): at
+``N = 50`` the fixed-epoch networks had a training loss near chance, and the
+fitted slope was 4x (MNIST 3-vs-5) and 2.5x (PneumoniaMNIST) steeper than
+with equal steps; the equal-steps networks had the lower test loss at every ``N``.
 """
 
-import contextlib
 import functools
 import hashlib
 import inspect
 import math
-import numbers
 
 import numpy as np
 import torch
-from skorch import NeuralNet, NeuralNetClassifier
+from skorch import NeuralNetClassifier
 from skorch.utils import is_dataset
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
@@ -38,7 +87,7 @@ from ..datasets._subsets import stratified_subset
 from ._hooks import eval_mode, extract_features, resolve_layers
 from .models import ARCHITECTURES, MIN_INPUT_SIZE, build_model
 
-__all__ = ["ImageClassifier", "stratified_subset", "data_fingerprint"]
+__all__ = ["ImageClassifier", "data_fingerprint"]
 
 
 def data_fingerprint(X):
@@ -55,6 +104,36 @@ _AUTO_LR = {"vgg13": 1e-4, "vgg16": 1e-4, "vgg19": 1e-4}
 _DEFAULT_LR = 1e-3
 
 
+class _StepBatches:
+    """A batch sampler of ``n_steps`` batches per epoch, whatever the number of samples.
+
+    Batches are taken in turn from passes over the samples (reshuffled for each pass with
+    torch's RNG, which ``random_state`` seeds); a pass's tail shorter than a batch is
+    dropped, so every batch holds ``batch_size`` distinct samples.  The position carries
+    over from one epoch to the next: skorch builds the iterator once per ``fit``.
+    """
+
+    def __init__(self, n_samples, batch_size, n_steps, shuffle=True):
+        self.n_samples = n_samples
+        self.batch_size = batch_size
+        self.n_steps = n_steps
+        self.shuffle = shuffle
+        self._order = []
+        self._position = 0
+
+    def __len__(self):
+        return self.n_steps
+
+    def __iter__(self):
+        for _ in range(self.n_steps):
+            if self._position + self.batch_size > len(self._order):
+                self._order = (torch.randperm(self.n_samples) if self.shuffle
+                               else torch.arange(self.n_samples)).tolist()
+                self._position = 0
+            yield self._order[self._position:self._position + self.batch_size]
+            self._position += self.batch_size
+
+
 class ImageClassifier(NeuralNetClassifier):
     """A skorch ``NeuralNetClassifier`` for images, set up as in Konz & Mazurowski (ICLR 2024).
 
@@ -62,13 +141,15 @@ class ImageClassifier(NeuralNetClassifier):
     architectures, built in ``fit`` with the channels, size and classes of the
     data; or any torch module passed as ``module``.  The defaults are the
     paper's: Adam, weight decay 1e-4, learning rate 1e-3 (ResNet, small CNN)
-    or 1e-4 (VGG), cross-entropy, no augmentation and no validation split;
-    only the number of epochs is lowered for CPUs (the paper trains 100).
+    or 1e-4 (VGG), cross-entropy, shuffled batches, no augmentation and no
+    validation split; only the number of epochs is lowered for CPUs (the
+    paper trains 100).
 
     All of skorch's parameters work as usual (``criterion``, ``optimizer``,
     ``lr``, ``max_epochs``, ``batch_size``, ``callbacks``, ``module__*``,
-    ``optimizer__*``, ...).  As in skorch, ``set_params(module__...)`` on a
-    fitted net rebuilds the module and drops its weights.
+    ``optimizer__*``, ``iterator_train__*``, ...).  As in skorch,
+    ``set_params(module__...)`` on a fitted net rebuilds the module and drops
+    its weights.
 
     Parameters
     ----------
@@ -94,24 +175,38 @@ default="small_cnn"
         of a square number ``s * s`` of pixels are read as ``(1, s, s)``.
     train_size : int, float or None, default=None
         Train on a stratified random subset of the data passed to ``fit``:
-        that many samples (int) or that fraction (float in (0, 1]).  None
-        uses all.  The subset is drawn from ``random_state`` (in ``fit`` and in
-        each ``partial_fit``) and recorded in ``train_indices_``; ``GridSearchCV(net, {"train_size": [...]})``
-        sweeps the training-set size.
+        that many samples (int) or that fraction (float in (0, 1]), drawn by
+        :func:`~skintrinsic.datasets.stratified_subset`.  None uses all.  The
+        subset is drawn from ``random_state`` (in ``fit`` and in each
+        ``partial_fit``) and recorded in ``train_indices_``;
+        ``GridSearchCV(net, {"train_size": [...]})`` sweeps the training-set
+        size.
     criterion : torch criterion class or instance, default=torch.nn.CrossEntropyLoss
         Takes the module's scores; e.g. ``torch.nn.MultiMarginLoss`` for a
         hinge loss.  ``predict_proba`` is the softmax of the scores either way.
     optimizer : torch optimizer class, default=torch.optim.Adam
     lr : float or "auto", default="auto"
         "auto": the paper's 1e-4 for VGG, 1e-3 otherwise.
-    weight_decay : float, default=1e-4
-        Passed to the optimizer unless ``optimizer__weight_decay`` is given; 0
-        passes nothing (for optimizers without weight decay).
+    optimizer__weight_decay : float or None, default=1e-4
+        The optimizer's weight decay (skorch passes every ``optimizer__*``
+        parameter to the optimizer); None passes nothing, for optimizers
+        without weight decay.
     max_epochs : int, default=20
-        The paper trains for 100 epochs on a GPU.
+        Number of epochs.  The paper trains for 100 epochs on a GPU.
+    steps_per_epoch : int or None, default=None
+        The training budget.  None: an epoch is one pass over the training
+        set, ``ceil(N / batch_size)`` optimizer steps (the paper's fixed
+        epochs).  An int: an epoch is that many steps, on batches of
+        ``min(batch_size, N)`` distinct samples taken from reshuffled passes
+        over the training set, so that every training size ``N`` gets the same
+        ``max_epochs * steps_per_epoch`` updates.  See the module's notes for
+        how the choice moves fitted scaling laws.
     batch_size : int, default=64
         The paper uses 40 / 25 / 12 / 6 for ResNet-18 / ResNet-34 /
         ResNet-50 / VGG (GPU memory limits); -1 is the whole training set.
+    iterator_train__shuffle : bool, default=True
+        Reshuffle the training set for each pass, as the paper's code does
+        (skorch's own default is not to).
     train_split : callable or None, default=None
         No internal validation split by default: none of the paper's training
         uses one, and it would shrink ``train_size``.  Pass e.g.
@@ -147,11 +242,13 @@ default="small_cnn"
     input_shape_ : tuple or None
         Trailing shape of the image array passed to ``fit`` (None if flat).
     history_ : skorch.History
-        Per-epoch training loss and the like.
+        Per-epoch training loss and the like; ``history_[-1, "train_batch_count"]``
+        is the number of optimizer steps of the last epoch.
 
     See Also
     --------
     skintrinsic.nets.build_model : The architectures.
+    skintrinsic.datasets.stratified_subset : The ``train_size`` subset.
     skintrinsic.RepresentationDimension : Intrinsic dimension of a layer.
 
     Examples
@@ -167,6 +264,15 @@ default="small_cnn"
     (5, 10)
     >>> clf.extract_features(X[:5]).shape  # the penultimate layer
     (5, 128)
+
+    A fixed number of optimizer steps for every training size:
+
+    >>> for size in (50, 500):
+    ...     net = ImageClassifier(max_epochs=2, steps_per_epoch=5, train_size=size,
+    ...                           random_state=0).fit(X, y)
+    ...     print(size, net.history_[:, "train_batch_count"])
+    50 [5, 5]
+    500 [5, 5]
     """
 
     _parameter_constraints: dict = {
@@ -181,10 +287,12 @@ default="small_cnn"
         "criterion": [callable],
         "optimizer": [callable],
         "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "optimizer__weight_decay": [Interval(Real, 0, None, closed="left"), None],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "steps_per_epoch": [Interval(Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"),
                        Options(Integral, {-1})],
+        "iterator_train__shuffle": ["boolean"],
         "train_split": [callable, None],
         "random_state": ["random_state"],
         "device": [str, torch.device, None],
@@ -193,9 +301,10 @@ default="small_cnn"
 
     def __init__(self, arch="small_cnn", *, module=None, width=1.0, depth=None, stem="auto",
                  image_shape=None, train_size=None, criterion=torch.nn.CrossEntropyLoss,
-                 optimizer=torch.optim.Adam, lr="auto", weight_decay=1e-4, max_epochs=20,
-                 batch_size=64, train_split=None, random_state=None, device="cpu", verbose=0,
-                 **kwargs):
+                 optimizer=torch.optim.Adam, lr="auto", optimizer__weight_decay=1e-4,
+                 max_epochs=20, steps_per_epoch=None, batch_size=64,
+                 iterator_train__shuffle=True, train_split=None, random_state=None,
+                 device="cpu", verbose=0, **kwargs):
         super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
                          max_epochs=max_epochs, batch_size=batch_size, train_split=train_split,
                          device=device, verbose=verbose, **kwargs)
@@ -205,7 +314,9 @@ default="small_cnn"
         self.stem = stem
         self.image_shape = image_shape
         self.train_size = train_size
-        self.weight_decay = weight_decay
+        self.optimizer__weight_decay = optimizer__weight_decay
+        self.steps_per_epoch = steps_per_epoch
+        self.iterator_train__shuffle = iterator_train__shuffle
         self.random_state = random_state
 
     # ------------------------------------------------------------------ parameters
@@ -245,7 +356,7 @@ default="small_cnn"
 
     def _validate_params(self):
         # skorch checks the names of **kwargs against the prefixes its components register
-        # when initialised; before that (fit's own check) "optimizer__..." would look unknown
+        # when initialised; before that (fit's own check) "module__..." would look unknown
         if "optimizer" in self.prefixes_:
             super()._validate_params()
         params = {key: getattr(self, key) for key in self._parameter_constraints}
@@ -260,9 +371,27 @@ default="small_cnn"
         if isinstance(kwargs.get("lr"), str):  # "auto"
             kwargs["lr"] = _AUTO_LR.get(self.arch, _DEFAULT_LR) if self.module is None \
                 else _DEFAULT_LR
-        if self.weight_decay and "weight_decay" not in kwargs:
-            kwargs["weight_decay"] = self.weight_decay
+        if kwargs.get("weight_decay", 0) is None:
+            del kwargs["weight_decay"]
         return args, kwargs
+
+    def get_iterator(self, dataset, training=False):
+        """skorch's batches; with ``steps_per_epoch``, that many training batches per epoch."""
+        if not training or self.steps_per_epoch is None:
+            return super().get_iterator(dataset, training=training)
+        kwargs = self.get_params_for("iterator_train")
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        shuffle = kwargs.pop("shuffle", True)
+        clash = sorted({"sampler", "batch_sampler", "drop_last"} & set(kwargs))
+        if clash:
+            raise ValueError(
+                f"steps_per_epoch draws its own batches, so it cannot be combined with "
+                f"iterator_train__{clash[0]}. Drop one of them."
+            )
+        n = len(dataset)
+        batch_size = n if batch_size == -1 else min(batch_size, n)
+        sampler = _StepBatches(n, batch_size, self.steps_per_epoch, shuffle=shuffle)
+        return self.iterator_train(dataset, batch_sampler=sampler, **kwargs)
 
     # ------------------------------------------------------------------ the module
     def initialize_module(self):
@@ -276,8 +405,8 @@ default="small_cnn"
             self.module_ = build_model(self.arch, **params)
             return self
         module = self.module
+        flat = (self.n_features_in_,) if hasattr(self, "n_features_in_") else None
         if not isinstance(module, torch.nn.Module):
-            flat = (self.n_features_in_,) if hasattr(self, "n_features_in_") else None
             inferred = {"in_channels": None if shape is None else shape[0],
                         "n_classes": n_classes, "input_shape": shape or flat}
             try:
@@ -288,7 +417,27 @@ default="small_cnn"
                 if name in accepted and name not in kwargs and value is not None:
                     kwargs[name] = value
         self.module_ = self.initialized_instance(module, kwargs)
+        if shape or flat:
+            self._check_scores(shape or flat, n_classes)
         return self
+
+    def _check_scores(self, input_shape, n_classes):
+        """A user's module must return one score per class: one blank sample checks it."""
+        weights = next(self.module_.parameters(), None)
+        blank = torch.zeros((1,) + tuple(input_shape),
+                            device=None if weights is None else weights.device)
+        with eval_mode(self.module_), torch.no_grad():
+            scores = self.module_(blank)
+        if isinstance(scores, tuple):
+            scores = scores[0]
+        if isinstance(scores, torch.Tensor) and (scores.ndim != 2 or scores.shape[1] != n_classes):
+            classes = self.classes_inferred_.tolist()[:10]
+            raise ValueError(
+                f"The module returns scores of shape {tuple(scores.shape)} for one sample, but y "
+                f"holds {n_classes} classes ({classes!r}), so it must return (1, {n_classes}). "
+                f"Build the module with n_classes={n_classes}, or pass only the labels it was "
+                "built for."
+            )
 
     def _module_dims(self):
         """``(image_shape, n_classes)`` from ``fit``, or from ``image_shape`` and ``classes``."""
@@ -400,18 +549,13 @@ default="small_cnn"
         return codes.astype(np.int64)
 
     def _subset(self, codes, seed):
-        n = codes.size
-        size = self.train_size
-        if size is None:
-            return np.arange(n)
-        if isinstance(size, numbers.Real) and not isinstance(size, numbers.Integral):
-            size = int(math.floor(size * n + 1e-9))
-        if size > n:
-            raise ValueError(
-                f"train_size={self.train_size} asks for more samples than the {n} passed to fit. "
-                "Lower train_size or pass more data."
-            )
-        return stratified_subset(codes, size, random_state=seed)
+        if self.train_size is None:
+            return np.arange(codes.size)
+        try:
+            return stratified_subset(codes, self.train_size, random_state=seed)
+        except ValueError as exc:
+            message = str(exc).replace("Change the subset size.", "Change train_size.")
+            raise ValueError(f"train_size={self.train_size!r}: {message}") from None
 
     def check_data(self, X, y):
         # the classes are read from the full y in fit, not from the encoded training subset
@@ -419,28 +563,28 @@ default="small_cnn"
             raise ValueError(f"{type(self).__name__} needs labels y to train.")
 
     # ------------------------------------------------------------------ training
-    @contextlib.contextmanager
-    def _seeded(self):
-        """Seed torch (a forked RNG) from ``random_state``; yield the seed of the subset."""
+    def _seeds(self):
+        """``(subset seed, torch seed)`` drawn from ``random_state``; Nones when unseeded."""
         if self.random_state is None:
-            yield None
-            return
+            return None, None
         rng = check_random_state(self.random_state)
-        subset_seed, torch_seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
+        return tuple(int(s) for s in rng.randint(0, 2**31 - 1, size=2))
+
+    def _train(self, X, y, *, reset, classes, routing, fit_params):
+        """Validate and subset the data, then train with skorch's own ``partial_fit``."""
+        subset_seed, torch_seed = self._seeds()
         device = self.device
         devices = [device.index or 0] if device is not None and device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(torch_seed)
-            yield subset_seed
-
-    def _train(self, X, y, *, initialize, routing, fit_params, classes=None):
-        with self._seeded() as subset_seed:
-            X, y = self._prepare_fit(X, y, reset=initialize, classes=classes,
+        # a forked RNG: the seed fixes the initial weights, batch order and dropout, and the
+        # caller's global torch state is left as it was
+        with torch.random.fork_rng(devices=devices, enabled=torch_seed is not None):
+            if torch_seed is not None:
+                torch.manual_seed(torch_seed)
+            X, y = self._prepare_fit(X, y, reset=reset, classes=classes,
                                      subset_seed=subset_seed)
-            if initialize:
+            if reset:
                 self.initialize()
-                self._check_scores(X)
-            NeuralNet.partial_fit(self, X, y, _routing_method=routing, **fit_params)
+            super().partial_fit(X, y, _routing_method=routing, **fit_params)
         losses = [loss for loss in self.history[:, "train_loss"] if loss is not None] \
             if len(self.history) and "train_loss" in self.history[-1] else []
         if losses and not np.isfinite(losses[-1]):
@@ -450,24 +594,11 @@ default="small_cnn"
             )
         return self
 
-    def _check_scores(self, X):
-        """A user's module must return one score per class: one sample checks it before training."""
-        if self.module is None:
-            return
-        with eval_mode(self.module_), torch.no_grad():
-            scores = self.infer(torch.as_tensor(X[:1]))
-        n_classes = len(self.classes_inferred_)
-        if isinstance(scores, torch.Tensor) and (scores.ndim != 2 or scores.shape[1] != n_classes):
-            raise ValueError(
-                f"The module returns scores of shape {tuple(scores.shape)} for one sample, but y "
-                f"holds {n_classes} classes ({self.classes_inferred_.tolist()[:10]!r}), so it "
-                f"must return (1, {n_classes}). Build the module with n_classes={n_classes}, "
-                "or pass only the labels it was built for."
-            )
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, **fit_params):
         """Train a freshly initialised network (unless ``warm_start``) on ``X, y``.
+
+        The ``train_size`` subset is drawn here, then skorch trains on it.
 
         Parameters
         ----------
@@ -482,8 +613,9 @@ default="small_cnn"
         -------
         self
         """
-        initialize = not self.warm_start or not self.initialized_
-        return self._train(X, y, initialize=initialize, routing="fit", fit_params=fit_params)
+        reset = not self.warm_start or not self.initialized_
+        return self._train(X, y, reset=reset, classes=None, routing="fit",
+                           fit_params=fit_params)
 
     def partial_fit(self, X, y, classes=None, **fit_params):
         """Train the current network further (initialising it on the first call).
@@ -498,11 +630,11 @@ default="small_cnn"
         -------
         self
         """
-        initialize = not self.initialized_
-        if initialize:
+        reset = not self.initialized_
+        if reset:
             self._validate_params()
-        return self._train(X, y, initialize=initialize, routing="partial_fit",
-                           fit_params=fit_params, classes=classes)
+        return self._train(X, y, reset=reset, classes=classes, routing="partial_fit",
+                           fit_params=fit_params)
 
     # ------------------------------------------------------------------ prediction
     def _get_predict_nonlinearity(self):
