@@ -22,6 +22,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from .._validation import as_array, check_memory, unique_labels
 from ._fetch import fetch, medmnist_filename
+from ._subsets import stratified_subset
 
 __all__ = ["load_mnist", "load_medmnist", "load_image_folder", "binary_task"]
 
@@ -594,11 +595,11 @@ def binary_task(X, y, classes=None, n_per_class=None, random_state=None, *,
             + ", ".join(f"class {c!r} has {n}" for c, n in short.items())
             + f". Pass n_per_class <= {min(available.values())}, or None for the largest "
             "balanced task.")
-    picked = [rng.choice(np.flatnonzero(y == c), n_per_class, replace=False) for c in classes]
-    indices = np.concatenate(picked)
-    labels = np.repeat(np.array([0, 1], dtype=np.int64), n_per_class)
-    order = rng.permutation(len(indices))
-    indices, labels = indices[order], labels[order]
+    # the one stratified-subset helper, with as many images of each class
+    rows = np.flatnonzero((y == classes[0]) | (y == classes[1]))
+    indices = rows[stratified_subset(y[rows], 2 * n_per_class, rng, allocation="balanced")]
+    indices = indices[rng.permutation(len(indices))]
+    labels = (y[indices] == classes[1]).astype(np.int64)
     if return_indices:
         return X[indices], labels, indices
     return X[indices], labels

@@ -41,6 +41,14 @@ def relative_delta_loss(delta_loss, clean_loss):
     return float(delta_loss) / float(clean_loss) if clean_loss > 0 else np.nan
 
 
+def _optimizer_steps(net):
+    """Optimizer steps a skorch net took: the sum of its epochs' batch counts."""
+    try:
+        return float(sum(net.history_[:, "train_batch_count"]))
+    except (AttributeError, KeyError, TypeError):
+        return np.nan
+
+
 def train_and_evaluate(classifier, X_train, y_train, X_test, y_test, *, seed, attacks=("fgsm",),
                        epsilons=(REFERENCE_EPSILON,), bounds, representation=None, device=None,
                        verbose=0):
@@ -69,7 +77,9 @@ def train_and_evaluate(classifier, X_train, y_train, X_test, y_test, *, seed, at
     -------
     row : dict
         ``test_loss``, ``test_accuracy``, ``d_repr`` (with ``d_repr_ci_low``,
-        ``d_repr_ci_high`` and ``d_repr_layer``), and per attack ``delta_loss_<a>``,
+        ``d_repr_ci_high`` and ``d_repr_layer``), ``optimizer_steps`` (the training
+        budget actually spent; NaN when the net keeps no skorch history), and per
+        attack ``delta_loss_<a>``,
         ``relative_delta_loss_<a>``, ``delta_accuracy_<a>``, ``robust_accuracy_<a>``.
     curve : pandas.DataFrame
         :func:`~skintrinsic.robustness_curve` rows of every attack and epsilon.
@@ -92,7 +102,8 @@ def train_and_evaluate(classifier, X_train, y_train, X_test, y_test, *, seed, at
         rep.fit(X_train, y_train)
         layer = rep.profile_.set_index("layer").loc[rep.layer_]
         row = {"d_repr": float(rep.dimension_), "d_repr_ci_low": float(layer["ci_low"]),
-               "d_repr_ci_high": float(layer["ci_high"]), "d_repr_layer": rep.layer_}
+               "d_repr_ci_high": float(layer["ci_high"]), "d_repr_layer": rep.layer_,
+               "optimizer_steps": _optimizer_steps(net)}
         curves = []
         for attack in attacks:
             curve = robustness_curve(net, X_test, y_test, epsilons, attack=attack, bounds=bounds,

@@ -170,8 +170,8 @@ def scaling_study(datasets, y=None, train_sizes=None, *, X_test=None, y_test=Non
           interval, K_F with the spread of its draws) and each outcome averaged
           over its runs;
         - ``results``: one row per (dataset, N, repeat): dataset, domain, N,
-          repeat, seed, the dataset's d_data and K_F, d_repr, test_loss,
-          test_accuracy and per attack delta_loss_<a>,
+          repeat, seed, the dataset's d_data and K_F, d_repr, optimizer_steps
+          (the training budget spent), test_loss, test_accuracy and per attack delta_loss_<a>,
           relative_delta_loss_<a> (the increase over the clean loss, in units
           of the clean loss), delta_accuracy_<a>, robust_accuracy_<a>;
         - ``law``: a :class:`~skintrinsic.ScalingLawRegressor` fitted to the
