@@ -34,6 +34,7 @@ from sklearn.utils._param_validation import Integral, Interval, Options, Real, S
 from sklearn.utils.validation import check_is_fitted
 
 from ._compute import progress
+from ._distributed import validate_rows
 import scipy.sparse as sp
 from sklearn.utils.validation import validate_data
 
@@ -484,7 +485,7 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             info = graph_duplicates(X)
             apply_duplicate_policy(info, self.duplicates, name="the precomputed graph")
         else:
-            X = validate_images(self, X, ensure_min_samples=2)
+            X = validate_rows(self, X, ensure_min_samples=2)
             info = deduplicate(X, self.duplicates)
         keep = info.keep
         self.n_duplicates_ = info.n_duplicates
