@@ -78,8 +78,15 @@ def _client():
     # a Client can only exist once distributed is imported; importing it costs ~1 s
     if "distributed" not in sys.modules:
         return None
-    from distributed import get_client  # noqa: PLC0415
+    from distributed import get_client, get_worker  # noqa: PLC0415
 
+    try:
+        get_worker()
+        # inside a task (joblib's dask backend, say): run here; resubmitting from a busy
+        # worker's thread could wait on itself
+        return None
+    except ValueError:
+        pass
     try:
         return get_client()
     except ValueError:
@@ -249,6 +256,21 @@ def _cross_candidates(opA, opB, m, la, lb):
     return runA.result(), runB.result()
 
 
+def _cross_pair_sq(A, B, candA, candB, scale):
+    """Exact squared distances of the candidates of ``A``'s rows in ``B`` and of ``B``'s in
+    ``A``, each pair computed once (a pair often stands in both lists)."""
+    nB = np.int64(B.shape[0])
+    okA, okB = candA >= 0, candB >= 0
+    keyA = np.arange(A.shape[0])[:, None] * nB + candA
+    keyB = candB * nB + np.arange(B.shape[0])[:, None]
+    keys, inverse = np.unique(np.concatenate([keyA[okA], keyB[okB]]), return_inverse=True)
+    values = pair_sq_distances(A, B, keys // nB, (keys % nB)[:, None], scale)[:, 0]
+    outA, outB = np.full(candA.shape, np.inf), np.full(candB.shape, np.inf)
+    outA[okA] = values[inverse[:okA.sum()]]
+    outB[okB] = values[inverse[okA.sum():]]
+    return outA, outB
+
+
 def _knn_tile(reader, frame, spec, bi, bj):
     """Each row's ``k`` best exact neighbours within the tile of blocks ``bi`` x ``bj``
     (``bj`` None: the block against itself), and its ``m``-th approximate value."""
@@ -270,8 +292,9 @@ def _knn_tile(reader, frame, spec, bi, bj):
         opB = _Operand(B, frame, torch.float32, device)
         (approxA, candA), (approxB, candB) = _cross_candidates(opA, opB, m, bi.labels,
                                                                bj.labels)
-        exA, candA = _rank_exact(A, B, np.arange(bi.n), candA, frame, exclude_zero=False)
-        exB, candB = _rank_exact(B, A, np.arange(bj.n), candB, frame, exclude_zero=False)
+        pairA, pairB = _cross_pair_sq(A, B, candA, candB, frame.scale)
+        exA, candA = _rank_exact(A, B, None, candA, frame, exclude_zero=False, exact=pairA)
+        exB, candB = _rank_exact(B, A, None, candB, frame, exclude_zero=False, exact=pairB)
         return (_knn_part(exA, candA, approxA, bj.offset, k, opA.sq),
                 _knn_part(exB, candB, approxB, bi.offset, k, opB.sq))
 

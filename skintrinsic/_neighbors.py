@@ -548,12 +548,15 @@ def _symmetric_pair_sq(X, cand, scale):
 
 
 def _rank_exact(XQ, XR, q_rows, cand, frame, *, exclude_zero, self_rows=None,
-                symmetric=False):
+                symmetric=False, exact=None):
     """Exact squared distances (frame units) of the candidates, sorted by (distance, index).
 
     ``symmetric``: ``XQ`` is ``XR`` and ``q_rows`` every row, so each pair is computed once.
+    ``exact``: the distances, already computed.
     """
-    if symmetric:
+    if exact is not None:
+        exact = exact.copy()
+    elif symmetric:
         exact = _symmetric_pair_sq(XR, cand, frame.scale)
     else:
         exact = pair_sq_distances(XQ, XR, q_rows, cand, frame.scale)
