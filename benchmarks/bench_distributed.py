@@ -100,10 +100,11 @@ def model(N, D, B, workers, gemm, kernel, overhead):
     nb = -(-N // B)
     tiles = nb * (nb + 1) // 2
     gemm_flops = 2.0 * B * B * D * (nb * (nb - 1) / 2 + nb / 2)
-    exact_flops = 3.0 * D * M * B * (2 * nb * (nb - 1) / 2 + nb / 2)
-    read_bytes = 4.0 * B * D * (2 * nb * (nb - 1) / 2 + nb)
-    # tiles, their two halves, the per-block merge trees, the scan and its reduction
-    tasks = tiles + nb * nb + nb * (nb - 1) + 4 * nb - 1
+    exact_flops = 3.0 * D * M * N  # at most N m distinct candidate pairs
+    read_bytes = 2 * 4.0 * B * D * (2 * nb * (nb - 1) / 2 + nb)  # tiles, then exact pass
+    # tiles, their two halves, the per-block merge trees, the scan and its reduction, the
+    # exact tasks (at most one per tile)
+    tasks = 2 * tiles + nb * nb + nb * (nb - 1) + 4 * nb - 1
     compute = gemm_flops / gemm + exact_flops / kernel
     return dict(blocks=nb, tiles=tiles, tasks=tasks, gemm_flops=gemm_flops,
                 exact_flops=exact_flops, read_bytes=read_bytes,

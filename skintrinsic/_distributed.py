@@ -14,19 +14,21 @@ and how to read one block of them.  The in-memory engine's pieces
    partitions, and confirmed equal within each partition
    (:func:`~skintrinsic._neighbors.find_duplicates` on the few rows there).
 3. *Tiles* (one task per unordered pair of blocks, the diagonal included):
-   both blocks are read, the float32 GEMM gives each row's top ``m``
-   candidates on both sides of the tile, and their exact float64 distances
-   are computed from differences.  A tile returns, per row, its ``k`` best
-   exact neighbours and its ``m``-th approximate value.
-4. *Tree reduction* per block: the ``k`` best by (exact distance, index) of
-   the union, and the smallest ``m``-th value.  Every pair left out of the
-   union has an approximate value at least that one, so the in-memory
-   certificate holds unchanged; the rare rows it does not certify are
-   searched exhaustively from differences (one task per block).
+   both blocks are read and the float32 GEMM gives each row's top ``m``
+   approximate candidates on both sides of the tile.
+4. *Tree reduction* per block: the ``m`` smallest approximate values of the
+   union.  Every pair left out is at least the ``m``-th kept value, as in the
+   in-memory pass, so the in-memory certificate applies unchanged.
+5. *Exact values*: one task per pair of blocks that holds candidate pairs
+   reads both blocks again and computes those pairs' float64 distances from
+   differences, each unordered pair once.  The client ranks them, certifies
+   each row, and the rare rows left (exact ties past the candidates) are
+   searched exhaustively from differences, one task per block.
 
 The result is the in-memory engine's answer: the float64 brute force with ties
 broken by index.  A task holds two blocks and ``O(block k)`` candidates; the
-client holds ``O(N k)`` numbers (hashes, labels, the merged lists), never X.
+client holds ``O(N k)`` numbers (hashes, labels, the merged lists, the candidate
+pairs), never X.
 Tasks are pure, so a lost worker's tasks are simply run again by dask.
 """
 
@@ -49,6 +51,7 @@ from ._neighbors import (
     _candidates,
     _chunks,
     _engine_context,
+    _Operand,
     _rank_exact,
     _Running,
     _tile_shape,
@@ -233,9 +236,8 @@ def _confirm(*pieces):
     return index, index[find_duplicates(rows).groups]
 
 
-def _knn_part(exact, cand, approx, offset, k, sq):
-    cand = cand[:, :k]
-    return exact[:, :k], np.where(cand >= 0, cand + offset, -1), approx[:, -1], sq
+def _knn_part(approx, cand, offset, sq):
+    return approx, np.where(cand >= 0, cand + offset, -1), sq
 
 
 def _cross_candidates(opA, opB, m, la, lb):
@@ -256,57 +258,50 @@ def _cross_candidates(opA, opB, m, la, lb):
     return runA.result(), runB.result()
 
 
-def _cross_pair_sq(A, B, candA, candB, scale):
-    """Exact squared distances of the candidates of ``A``'s rows in ``B`` and of ``B``'s in
-    ``A``, each pair computed once (a pair often stands in both lists)."""
-    nB = np.int64(B.shape[0])
-    okA, okB = candA >= 0, candB >= 0
-    keyA = np.arange(A.shape[0])[:, None] * nB + candA
-    keyB = candB * nB + np.arange(B.shape[0])[:, None]
-    keys, inverse = np.unique(np.concatenate([keyA[okA], keyB[okB]]), return_inverse=True)
-    values = pair_sq_distances(A, B, keys // nB, (keys % nB)[:, None], scale)[:, 0]
-    outA, outB = np.full(candA.shape, np.inf), np.full(candB.shape, np.inf)
-    outA[okA] = values[inverse[:okA.sum()]]
-    outB[okB] = values[inverse[okA.sum():]]
-    return outA, outB
-
-
 def _knn_tile(reader, frame, spec, bi, bj):
-    """Each row's ``k`` best exact neighbours within the tile of blocks ``bi`` x ``bj``
-    (``bj`` None: the block against itself), and its ``m``-th approximate value."""
-    from ._neighbors import _Operand  # noqa: PLC0415
-
-    k, m = spec["k"], spec["m"]
+    """Each row's ``m`` best candidates within the tile of blocks ``bi`` x ``bj`` (``bj``
+    None: the block against itself): approximate squared distances and global indices."""
+    m = spec["m"]
     with _engine_context(spec["n_jobs"]):
         device = resolve_device(spec["device"])
-        A = _read(reader, bi, spec["dtype"])
-        opA = _Operand(A, frame, torch.float32, device)
+        opA = _Operand(_read(reader, bi, spec["dtype"]), frame, torch.float32, device)
         if bj is None:
             approx, cand = _candidates(opA, opA, m, self_mode=True, q_labels=bi.labels,
                                        r_labels=bi.labels, verbose=0, desc="")
-            rows = np.arange(bi.n)
-            exact, cand = _rank_exact(A, A, rows, cand, frame, exclude_zero=False,
-                                      self_rows=rows, symmetric=True)
-            return _knn_part(exact, cand, approx, bi.offset, k, opA.sq), None
-        B = _read(reader, bj, spec["dtype"])
-        opB = _Operand(B, frame, torch.float32, device)
+            return _knn_part(approx, cand, bi.offset, opA.sq), None
+        opB = _Operand(_read(reader, bj, spec["dtype"]), frame, torch.float32, device)
         (approxA, candA), (approxB, candB) = _cross_candidates(opA, opB, m, bi.labels,
                                                                bj.labels)
-        pairA, pairB = _cross_pair_sq(A, B, candA, candB, frame.scale)
-        exA, candA = _rank_exact(A, B, None, candA, frame, exclude_zero=False, exact=pairA)
-        exB, candB = _rank_exact(B, A, None, candB, frame, exclude_zero=False, exact=pairB)
-        return (_knn_part(exA, candA, approxA, bj.offset, k, opA.sq),
-                _knn_part(exB, candB, approxB, bi.offset, k, opB.sq))
+        return (_knn_part(approxA, candA, bj.offset, opA.sq),
+                _knn_part(approxB, candB, bi.offset, opB.sq))
+
+
+def _merge_candidates(p, q):
+    """The ``m`` smallest approximate values of two candidate lists of the same rows: every
+    left-out pair stays at least the ``m``-th kept value, as in the in-memory pass."""
+    m = p[0].shape[1]
+    approx = np.concatenate([p[0], q[0]], axis=1)
+    cand = np.concatenate([p[1], q[1]], axis=1)
+    order = _argsort_rows(approx, np.where(cand < 0, np.iinfo(np.int64).max, cand))[:, :m]
+    return (np.take_along_axis(approx, order, 1), np.take_along_axis(cand, order, 1),
+            p[2] if p[2] is not None else q[2])
+
+
+def _exact_pairs(reader, dtype, frame, bi, bj, rows_a, rows_b):
+    """Float64 squared distances (frame units) of rows ``rows_a`` of ``bi`` and ``rows_b`` of
+    ``bj`` (``bj`` None: of ``bi``), from differences."""
+    A = _read(reader, bi, dtype)
+    B = A if bj is None else _read(reader, bj, dtype)
+    return pair_sq_distances(A, B, rows_a, rows_b[:, None], frame.scale)[:, 0]
 
 
 def _merge_knn(p, q):
-    """The ``k`` best of two candidate lists of the same rows, by (exact distance, index)."""
+    """The ``k`` best of two lists of the same rows, by (exact distance, index)."""
     k = p[0].shape[1]
     exact = np.concatenate([p[0], q[0]], axis=1)
     cand = np.concatenate([p[1], q[1]], axis=1)
     order = _argsort_rows(exact, np.where(cand < 0, np.iinfo(np.int64).max, cand))[:, :k]
-    return (np.take_along_axis(exact, order, 1), np.take_along_axis(cand, order, 1),
-            np.minimum(p[2], q[2]), p[3] if p[3] is not None else q[3])
+    return np.take_along_axis(exact, order, 1), np.take_along_axis(cand, order, 1)
 
 
 def _take(reader, block, dtype, local):
@@ -333,7 +328,7 @@ def _exhaustive(reader, frame, spec, block, queries, q_index, q_labels):
             exact = np.pad(exact, ((0, 0), (0, pad)), constant_values=np.inf)[:, :k]
             cand = np.pad(cand, ((0, 0), (0, pad)), constant_values=-1)[:, :k]
             out_d[sub], out_i[sub] = exact, np.where(cand >= 0, cand + block.offset, -1)
-    return out_d, out_i, np.full(Q.shape[0], np.inf), None
+    return out_d, out_i
 
 
 def _ratio_tile(reader, frame, spec, bi, bj):
@@ -633,11 +628,16 @@ class BlockedRows:
         frame = self._frame()
         blocks = self._block_list(labels)
         spec = self._spec(k=k, m=m)
-        exact, cand, mth, sq = self._tiles(_knn_tile, blocks, spec, frame, _merge_knn, "tiles")
+        approx, cand, sq = self._tiles(_knn_tile, blocks, spec, frame, _merge_candidates,
+                                       "tiles")
+        rows = np.arange(n)
+        exact, cand = _rank_exact(None, None, rows, cand, frame, exclude_zero=False,
+                                  self_rows=rows, exact=self._exact(blocks, frame, cand))
         K, K2 = error_coefficients(torch.float32, self.shape[1])
         rho = operand_rounding(self.dtype, frame, torch.float32)
-        ok = certificate(K, K2, rho, sq, float(np.sqrt(sq.max())), self.shape[1], mth,
-                         exact[:, k - 1], n_eligible, m)
+        ok = certificate(K, K2, rho, sq, float(np.sqrt(sq.max())), self.shape[1],
+                         approx[:, -1], exact[:, k - 1], n_eligible, m)
+        exact, cand = exact[:, :k], cand[:, :k]
         failed = np.flatnonzero(~ok)
         self.stats = dict(rows=n, tiles=len(blocks) * (len(blocks) + 1) // 2,
                           exhaustive=int(failed.size))
@@ -653,8 +653,8 @@ class BlockedRows:
             q_labels = None if labels is None else labels[failed]
             parts = [delayed(_exhaustive, pure=True)(reader, frame_d, spec, block, queries,
                                                      failed, q_labels) for block in blocks]
-            e, c, _, _ = _compute([_tree(parts, _merge_knn)], verbose=self.engine["verbose"],
-                                  desc="exhaustive")[0]
+            e, c = _compute([_tree(parts, _merge_knn)], verbose=self.engine["verbose"],
+                            desc="exhaustive")[0]
             exact[failed], cand[failed] = e, c
         if not np.all(np.isfinite(exact)):
             raise ValueError(
@@ -662,6 +662,40 @@ class BlockedRows:
                 f"({n} reference points). Use a smaller k or more samples."
             )
         return Neighbors(frame.to_user(np.sqrt(exact)), cand)
+
+    def _exact(self, blocks, frame, cand):
+        """Exact squared distances of every row's candidates, each unordered pair once, by one
+        task per pair of blocks that holds some (both blocks are read again)."""
+        from dask import delayed  # noqa: PLC0415
+
+        n = np.int64(self.shape[0])
+        valid = cand >= 0
+        rows = np.broadcast_to(np.arange(n)[:, None], cand.shape)
+        lo, hi = np.minimum(rows, cand)[valid], np.maximum(rows, cand)[valid]
+        keys, inverse = np.unique(lo * n + hi, return_inverse=True)
+        lo, hi = keys // n, keys % n
+        starts = np.array([b.offset for b in blocks])
+        block_lo = np.searchsorted(starts, lo, side="right") - 1
+        block_hi = np.searchsorted(starts, hi, side="right") - 1
+        pair = block_lo * len(blocks) + block_hi
+        order = np.argsort(pair, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, pair[order][1:] != pair[order][:-1], True])
+        reader = delayed(self._reader, pure=True, traverse=False)
+        frame_d = delayed(frame, pure=True, traverse=False)
+        tasks = []
+        for s, e in zip(bounds[:-1], bounds[1:]):
+            sel = order[s:e]
+            bi, bj = blocks[block_lo[sel[0]]], blocks[block_hi[sel[0]]]
+            tasks.append(delayed(_exact_pairs, pure=True)(
+                reader, self.dtype, frame_d, bi, None if bi is bj else bj,
+                lo[sel] - bi.offset, hi[sel] - bj.offset))
+        values = np.empty(keys.size)
+        for (s, e), v in zip(zip(bounds[:-1], bounds[1:]),
+                             _compute(tasks, verbose=self.engine["verbose"], desc="exact")):
+            values[order[s:e]] = v
+        exact = np.full(cand.shape, np.inf)
+        exact[valid] = values[inverse.ravel()]
+        return exact
 
     def row_maxima(self, y_unit):
         """Each row's largest exact ``(y_i - y_j)^2 / ||x_i - x_j||^2``: the ratios, the

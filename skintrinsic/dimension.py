@@ -551,7 +551,9 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         ----------
         X : array-like of shape (n_samples, ...)
             Samples; images of any shape are flattened.  Exact duplicates are
-            dropped (with a warning) or rejected, see ``duplicates``.
+            dropped (with a warning) or rejected, see ``duplicates``.  A dask or
+            zarr array (or a memmap, with a dask Client) is searched out of core,
+            block by block, with the same result (:ref:`distributed`).
         y : None
             Ignored.
 

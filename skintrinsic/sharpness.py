@@ -419,9 +419,11 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
-            Inputs; images of any shape are flattened.
+            Inputs; images of any shape are flattened.  A dask or zarr array (or a
+            memmap, with a dask Client) is processed out of core, block by block,
+            with the same result (:ref:`distributed`).
         y : array-like of shape (n_samples,)
-            Labels: classes (binary or multi-class) or real values.
+            Labels: classes (binary or multi-class) or real values (numpy or dask).
 
         Returns
         -------
