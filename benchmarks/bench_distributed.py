@@ -13,6 +13,8 @@ Cases per data set, all ``IntrinsicDimension(n_bootstrap=0)`` (MLE, k=20), timed
 workers load the compiled kernels with a small fit first):
 
 * ``memory-1t`` / ``memory-2t``: the in-memory engine on the loaded array, 1 and 2 threads;
+* ``sync-1t``: the blocked task graph with no Client (dask's synchronous scheduler, in one
+  process, 1 thread): the engine's own cost of working in blocks, without the cluster;
 * ``cluster-1w``: LocalCluster with 1 worker process of 1 thread;
 * ``cluster-2w``: LocalCluster with 2 worker processes of 1 thread each.
 
@@ -126,6 +128,23 @@ def run_memory(path, threads):
     return dict(wall=wall, dimension=est.dimension_, load=[load, os.getloadavg()[0]])
 
 
+def run_sync(path, block_rows):
+    """The same dask graph with no Client: dask's synchronous scheduler in this process."""
+    import dask.array as da  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+
+    from skintrinsic import IntrinsicDimension  # noqa: PLC0415
+
+    torch.set_num_threads(1)
+    X = da.from_array(np.load(path, mmap_mode="r"), chunks=(block_rows, -1))
+    IntrinsicDimension(n_bootstrap=0, n_jobs=1).fit(X[:600])
+    load = os.getloadavg()[0]
+    t = time.perf_counter()
+    est = IntrinsicDimension(n_bootstrap=0, n_jobs=1).fit(X)
+    wall = time.perf_counter() - t
+    return dict(wall=wall, dimension=est.dimension_, load=[load, os.getloadavg()[0]])
+
+
 def run_cluster(path, workers, block_rows):
     import distributed  # noqa: PLC0415
 
@@ -158,8 +177,12 @@ def run_cluster(path, workers, block_rows):
 
 def child(args):
     kind, path, arg, block_rows = args.child
-    out = run_memory(path, int(arg)) if kind == "memory" else \
-        run_cluster(path, int(arg), int(block_rows))
+    if kind == "memory":
+        out = run_memory(path, int(arg))
+    elif kind == "sync":
+        out = run_sync(path, int(block_rows))
+    else:
+        out = run_cluster(path, int(arg), int(block_rows))
     print(json.dumps(out))
 
 
@@ -189,7 +212,8 @@ def main(argv=None):
             row = dict(data=name, N=N, D=D, block_rows=block_rows, gemm_rate=gemm,
                        kernel_rate=kernel, uptime_before=uptime(), cases={})
             for case, kind, arg in (("memory-1t", "memory", 1), ("memory-2t", "memory", 2),
-                                    ("cluster-1w", "cluster", 1), ("cluster-2w", "cluster", 2)):
+                                    ("sync-1t", "sync", 1), ("cluster-1w", "cluster", 1),
+                                    ("cluster-2w", "cluster", 2)):
                 out = subprocess.run([sys.executable, __file__, "--child", kind, path, str(arg),
                                       str(block_rows)], capture_output=True, text=True)
                 if out.returncode:
@@ -210,9 +234,9 @@ def main(argv=None):
 
 def render(results):
     print("| data | N × D | blocks × rows (tiles) | in memory 1 thread (s) | in memory 2 threads (s) "
-          "| 1 worker (s) | 2 workers (s) | 1 → 2 workers | model 1 w, 2 w (s) | tasks "
-          "| overhead / task, empty task (ms) | d equal | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| blocks, no Client, 1 thread (s) | 1 worker (s) | 2 workers (s) | 1 → 2 workers "
+          "| model 1 w, 2 w (s) | tasks | overhead / task, empty task (ms) | d equal | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         c = r["cases"]
         mo = {int(k): v for k, v in r["model"].items()}
@@ -220,7 +244,7 @@ def render(results):
         loads = [x for v in c.values() for x in v["load"]]
         print(f"| {r['data']} | {r['N']} × {r['D']} | {mo[1]['blocks']} × {r['block_rows']} "
               f"({mo[1]['tiles']}) | {c['memory-1t']['wall']:.2f} | {c['memory-2t']['wall']:.2f} "
-              f"| {c['cluster-1w']['wall']:.2f} | {c['cluster-2w']['wall']:.2f} "
+              f"| {c['sync-1t']['wall']:.2f} | {c['cluster-1w']['wall']:.2f} | {c['cluster-2w']['wall']:.2f} "
               f"| {c['cluster-1w']['wall'] / c['cluster-2w']['wall']:.2f}× "
               f"| {mo[1]['seconds']:.2f}, {mo[2]['seconds']:.2f} | {c['cluster-2w']['tasks']} "
               f"| {1e3 * c['cluster-2w']['overhead_per_task']:.0f}, "
