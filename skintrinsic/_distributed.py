@@ -97,7 +97,10 @@ def _client():
 
 
 def _is_dask(X):
-    return hasattr(X, "__dask_graph__") and hasattr(X, "chunks") and hasattr(X, "shape")
+    # xarray and others define __dask_graph__ and return None when not backed by dask
+    graph = getattr(X, "__dask_graph__", None)
+    return callable(graph) and graph() is not None and hasattr(X, "chunks") \
+        and hasattr(X, "shape")
 
 
 def _is_zarr(X):
@@ -308,10 +311,9 @@ def _take(reader, block, dtype, local):
     return _read(reader, block, dtype)[local]
 
 
-def _exhaustive(reader, frame, spec, block, queries, q_index, q_labels):
+def _exhaustive(reader, frame, spec, block, Q, q_index, q_labels):
     """Exact ``k`` nearest rows of ``block`` for each query, from every distance."""
     k = spec["k"]
-    Q = np.concatenate(queries)
     with _engine_context(spec["n_jobs"]):
         B = _read(reader, block, spec["dtype"])
         out_d = np.full((Q.shape[0], k), np.inf)
@@ -418,12 +420,13 @@ class BlockedRows:
     It stands where the in-memory engine takes an ndarray: ``find_duplicates``,
     ``take_rows``, ``compact``, ``kneighbors``, ``nearest_other_label`` and the
     continuous label sharpness dispatch to it.  Anything else that would need
-    the rows in memory refuses it with a clear error (``__array__``).
+    the rows in memory refuses it with a clear error (``__array__``).  The
+    estimator's ``device``, ``n_jobs`` and ``verbose`` apply to its tasks.
     """
 
     blocked = True
 
-    def __init__(self, estimator, X, *, min_samples=1, device="cpu", n_jobs=None, verbose=0):
+    def __init__(self, estimator, X, *, min_samples=1):
         if len(getattr(X, "shape", ())) < 2:
             raise ValueError(
                 f"Expected a 2-d (or image) array of shape (n_samples, ...), got an out-of-core "
@@ -644,18 +647,24 @@ class BlockedRows:
         if failed.size:
             reader = delayed(self._reader, pure=True, traverse=False)
             frame_d = delayed(frame, pure=True, traverse=False)
-            queries = []
+            # the failed rows of one block against every block: a task holds at most a
+            # block of queries and a block of references
+            batches, trees = [], []
             for block in blocks:
                 lo, hi = np.searchsorted(failed, [block.offset, block.offset + block.n])
-                if hi > lo:
-                    queries.append(delayed(_take, pure=True)(
-                        reader, block, self.dtype, failed[lo:hi] - block.offset))
-            q_labels = None if labels is None else labels[failed]
-            parts = [delayed(_exhaustive, pure=True)(reader, frame_d, spec, block, queries,
-                                                     failed, q_labels) for block in blocks]
-            e, c = _compute([_tree(parts, _merge_knn)], verbose=self.engine["verbose"],
-                            desc="exhaustive")[0]
-            exact[failed], cand[failed] = e, c
+                if hi == lo:
+                    continue
+                rows = failed[lo:hi]
+                queries = delayed(_take, pure=True)(reader, block, self.dtype,
+                                                    rows - block.offset)
+                q_labels = None if labels is None else labels[rows]
+                trees.append(_tree([delayed(_exhaustive, pure=True)(
+                    reader, frame_d, spec, ref, queries, rows, q_labels) for ref in blocks],
+                    _merge_knn))
+                batches.append(rows)
+            for rows, (e, c) in zip(batches, _compute(trees, verbose=self.engine["verbose"],
+                                                      desc="exhaustive")):
+                exact[rows], cand[rows] = e, c
         if not np.all(np.isfinite(exact)):
             raise ValueError(
                 f"Fewer than k={k} valid neighbours are available for some queries "
