@@ -23,7 +23,8 @@ and how to read one block of them.  The in-memory engine's pieces
    reads both blocks again and computes those pairs' float64 distances from
    differences, each unordered pair once.  The client ranks them, certifies
    each row, and the rare rows left (exact ties past the candidates) are
-   searched exhaustively from differences, one task per block.
+   searched exhaustively from differences, one task per pair of (a block's
+   failed rows, a block).
 
 The result is the in-memory engine's answer: the float64 brute force with ties
 broken by index.  A task holds two blocks and ``O(block k)`` candidates; the
