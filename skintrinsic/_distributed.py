@@ -120,9 +120,13 @@ def validate_rows(estimator, X, y="no_validation", **check_params):
 
     ``y`` (numpy or dask) is brought into memory: it has one value per row.
     """
-    if not is_out_of_core(X):
+    if getattr(X, "blocked", False):  # rows of an out-of-core set (a subset of it, say)
+        rows = X
+        rows.describe(estimator)
+    elif not is_out_of_core(X):
         return validate_images(estimator, X, y, **check_params)
-    rows = BlockedRows(estimator, X, min_samples=check_params.get("ensure_min_samples", 1))
+    else:
+        rows = BlockedRows(estimator, X, min_samples=check_params.get("ensure_min_samples", 1))
     if isinstance(y, str) and y == "no_validation":
         return rows
     from sklearn.utils.validation import _check_y  # noqa: PLC0415
@@ -445,16 +449,21 @@ class BlockedRows:
         self.shape = (n, self._reader.D)
         # as validate_images: float32 stays, anything else is read as float64
         self.dtype = np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
-        estimator.input_shape_ = tuple(X.shape[1:]) if len(X.shape) > 2 else None
+        self.input_shape = tuple(X.shape[1:]) if len(X.shape) > 2 else None
+        self._blocks = self._plan(X)
+        self._rows = None  # every row
+        self._stats = None
+        self.describe(estimator)
+
+    def describe(self, estimator):
+        """Set the estimator's input attributes, and take its engine settings for the tasks."""
+        estimator.input_shape_ = self.input_shape
         estimator.n_features_in_ = self.shape[1]
         if hasattr(estimator, "feature_names_in_"):
             del estimator.feature_names_in_
         self.engine = dict(device=getattr(estimator, "device", "cpu"),
                            n_jobs=getattr(estimator, "n_jobs", None),
                            verbose=getattr(estimator, "verbose", 0))
-        self._blocks = self._plan(X)
-        self._rows = None  # every row
-        self._stats = None
 
     def _plan(self, X):
         if self._reader.kind == "dask":
@@ -487,6 +496,9 @@ class BlockedRows:
         rows = np.asarray(rows)
         if rows.dtype == bool:
             rows = np.flatnonzero(rows)
+        if rows.ndim != 1 or np.any(np.diff(rows) <= 0):
+            raise ValueError("Rows of an out-of-core array are taken by sorted, distinct "
+                             "indices or a boolean mask.")
         out = object.__new__(BlockedRows)
         out.__dict__.update(self.__dict__)
         out._rows = rows if self._rows is None else self._rows[rows]

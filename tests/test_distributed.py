@@ -151,6 +151,17 @@ def test_out_of_core_inputs_are_validated(data):
         LabelSharpness().fit(da.from_array(X, chunks=(CHUNK, -1)), conflict)
 
 
+def test_a_subset_of_out_of_core_rows_is_fitted_out_of_core(data):
+    # what a subsample of an out-of-core fit passes to the estimator: a lazy subset of rows
+    X, labels, _ = data
+    rows = validate_rows(IntrinsicDimension(), da.from_array(X, chunks=(CHUNK, -1)))
+    idx = np.sort(np.random.default_rng(0).choice(N, 700, replace=False))
+    assert_same_dimension(IntrinsicDimension(n_bootstrap=0).fit(X[idx]),
+                          IntrinsicDimension(n_bootstrap=0).fit(rows[idx]))
+    assert_same_sharpness(LabelSharpness().fit(X[idx], labels[idx]),
+                          LabelSharpness().fit(rows[idx], labels[idx]))
+
+
 def test_images_are_flattened_and_their_shape_kept(data):
     X, labels, _ = data
     images = X.reshape(N, 3, 4, 4)
