@@ -114,6 +114,8 @@ def find_duplicates(X):
         ``keep`` are sorted indices of the first occurrence of each distinct row,
         ``groups[i]`` the index (into ``X``) of the first occurrence of row ``i``.
     """
+    if getattr(X, "blocked", False):  # out-of-core rows: hash, shuffle, confirm (dask)
+        return X.find_duplicates()
     n = X.shape[0]
     groups = np.arange(n)
     hashes = row_hashes(X)
@@ -168,6 +170,8 @@ def compact(A):
 
     Exact distances are computed from differences in float64 either way.
     """
+    if getattr(A, "blocked", False):
+        return A.compact()
     if A.dtype != np.float64 or not A.size or _abs_max(A) >= float(np.finfo(np.float32).max):
         return A
     A32 = A.astype(np.float32)
@@ -220,10 +224,24 @@ def _make_frame(R, Q=None, *, shift=True):
     Raises before any work when distances of these values cannot be held in
     float64.
     """
-    D, n = R.shape[1], R.shape[0]
     amax, sums, squares = column_stats(R, 1.0)
     if Q is not None:
         amax = max(amax, _abs_max(Q))
+    float32 = R.dtype == np.float32 and (Q is None or Q.dtype == np.float32)
+    return frame_from_stats(amax, sums, squares, R.shape[0], R.shape[1],
+                            rescaled=lambda scale: column_stats(R, scale)[1:],
+                            float32=float32, shift=shift)
+
+
+def frame_from_stats(amax, sums, squares, n, D, *, rescaled, float32, shift=True):
+    """The frame from one pass of column statistics (:func:`column_stats` at scale 1).
+
+    ``rescaled(scale)`` returns ``(sums, squares)`` of the rows times ``scale``,
+    needed only when the unscaled sums could have overflowed or underflowed.
+    Row blocks may be scanned separately and their statistics added: the frame
+    then differs from a one-pass one in rounding only, which moves the GEMM's
+    approximations, never the certified result.
+    """
     if not np.isfinite(amax):
         raise ValueError("X contains NaN or infinity; pass finite values.")
     if amax * 2 * math.sqrt(max(D, 1)) >= _LARGEST:
@@ -247,11 +265,10 @@ def _make_frame(R, Q=None, *, shift=True):
         # the unscaled sums neither overflowed nor underflowed: scaling them is exact
         sums, squares = sums * scale, squares * (scale * scale)
     else:
-        _, sums, squares = column_stats(R, scale)
+        sums, squares = rescaled(scale)
     mean = sums / n
     total = float(squares.sum()) / n
     spread = total - float(mean @ mean)
-    float32 = R.dtype == np.float32 and (Q is None or Q.dtype == np.float32)
     if float32 and 2.0**-40 <= amax <= 2.0**40 and total <= SHIFT_GAIN * spread:
         # the shift would shrink the error bounds less than 4x: the GEMM reads X as it is,
         # with no copy (the values are far from float32's overflow and underflow)
@@ -281,9 +298,7 @@ class _Operand:
         self.np_dtype = np.float32 if dtype == torch.float32 else np.float64
         self.center = frame.center if frame.center is not None else np.zeros(self.D)
         self.identity = (X.dtype == self.np_dtype and frame.center is None and frame.exp == 0)
-        # the rounding of x into the operand, relative to |x - center| * scale per value
-        self.rounding = 0.0 if self.identity else (
-            (_U32 if dtype == torch.float32 else _U64) + 2 * _U64)
+        self.rounding = operand_rounding(X.dtype, frame, dtype)
         self.sq = shifted_sq_norms(X, self.center, frame.scale, self.np_dtype)
         if materialize is None:
             materialize = device.type != "cpu" or (X.dtype == np.float64
@@ -313,18 +328,31 @@ class _Operand:
         return torch.from_numpy(self._convert(rows, cols)).to(self.device)
 
     def error_coefficients(self):
-        """``(K, K2)``: ``|approx d2 - |a_i - a_j|^2| <= K |a_i||a_j| + K2 (|a_i|^2 + |a_j|^2)``.
+        return error_coefficients(self.dtype, self.D)
 
-        Each GEMM call sums at most ``_CHUNK`` products in any order
-        (``gamma_chunk``), the partial sums are added one chunk at a time
-        (``gamma_chunks``), and the squared norms are rounded to the working
-        precision and added (a few ``u``).
-        """
-        u = _U32 if self.dtype == torch.float32 else _U64
-        chunk = min(self.D, _CHUNK)
-        n_chunks = -(-self.D // _CHUNK)
-        g = _gamma(chunk, u) + _gamma(n_chunks, u) * (1 + _gamma(chunk, u))
-        return 1.01 * (2 * g + 4 * u), 1.01 * 3 * u
+
+def operand_rounding(x_dtype, frame, dtype):
+    """The rounding of ``x`` into the operand, relative to ``|x - center| * scale`` per value:
+    0 when a float32 ``X`` enters the GEMM as it is."""
+    same = x_dtype == (np.float32 if dtype == torch.float32 else np.float64)
+    if same and frame.center is None and frame.exp == 0:
+        return 0.0
+    return (_U32 if dtype == torch.float32 else _U64) + 2 * _U64
+
+
+def error_coefficients(dtype, D):
+    """``(K, K2)``: ``|approx d2 - |a_i - a_j|^2| <= K |a_i||a_j| + K2 (|a_i|^2 + |a_j|^2)``.
+
+    Each GEMM call sums at most ``_CHUNK`` products in any order
+    (``gamma_chunk``), the partial sums are added one chunk at a time
+    (``gamma_chunks``), and the squared norms are rounded to the working
+    precision and added (a few ``u``).
+    """
+    u = _U32 if dtype == torch.float32 else _U64
+    chunk = min(D, _CHUNK)
+    n_chunks = -(-D // _CHUNK)
+    g = _gamma(chunk, u) + _gamma(n_chunks, u) * (1 + _gamma(chunk, u))
+    return 1.01 * (2 * g + 4 * u), 1.01 * 3 * u
 
 
 @contextlib.contextmanager
@@ -520,12 +548,15 @@ def _symmetric_pair_sq(X, cand, scale):
 
 
 def _rank_exact(XQ, XR, q_rows, cand, frame, *, exclude_zero, self_rows=None,
-                symmetric=False):
+                symmetric=False, exact=None):
     """Exact squared distances (frame units) of the candidates, sorted by (distance, index).
 
     ``symmetric``: ``XQ`` is ``XR`` and ``q_rows`` every row, so each pair is computed once.
+    ``exact``: the distances, already computed.
     """
-    if symmetric:
+    if exact is not None:
+        exact = exact.copy()
+    elif symmetric:
         exact = _symmetric_pair_sq(XR, cand, frame.scale)
     else:
         exact = pair_sq_distances(XQ, XR, q_rows, cand, frame.scale)
@@ -539,20 +570,27 @@ def _rank_exact(XQ, XR, q_rows, cand, frame, *, exclude_zero, self_rows=None,
 
 
 def _certified(op_q, op_r, q_rows, approx_mth, kth_sq, n_eligible, m):
+    """Rows whose non-candidates are all provably farther than their ``k``-th exact distance
+    (see :func:`certificate`)."""
+    K, K2 = op_r.error_coefficients()
+    r_max = float(np.sqrt(op_r.sq.max())) if op_r.n else 0.0
+    return certificate(K, K2, max(op_q.rounding, op_r.rounding), op_q.sq[q_rows], r_max,
+                       op_r.D, approx_mth, kth_sq, n_eligible, m)
+
+
+def certificate(K, K2, rho, sq_q, r_max, D, approx_mth, kth_sq, n_eligible, m):
     """Rows whose non-candidates are all provably farther than their ``k``-th exact distance.
 
     For a non-candidate ``j`` of row ``i`` the approximate value is at least
     ``v = approx_mth[i]``, so ``|a_i - a_j|^2 >= v - K r_i r_j - K2 (r_i^2 + r_j^2)``
-    (``r`` the operand norms), and the true distance is at most a relative
-    rounding of the operand away from it.  That bound weakens as ``r_j`` grows,
-    so points with ``r_j > T`` are ruled out instead by
-    ``||x_i - x_j|| >= |x_j| - |x_i|``, with ``T`` just large enough for that.
+    (``r`` the operand norms, ``sq_q = r_i^2``), and the true distance is at most
+    a relative rounding ``rho`` of the operand away from it.  That bound weakens
+    as ``r_j`` grows, so points with ``r_j > T`` are ruled out instead by
+    ``||x_i - x_j|| >= |x_j| - |x_i|``, with ``T`` just large enough for that
+    (``r_max`` is the largest reference norm).
     """
-    K, K2 = op_r.error_coefficients()
-    rho = max(op_q.rounding, op_r.rounding)
-    r_i = np.sqrt(op_q.sq[q_rows])
-    r_max = float(np.sqrt(op_r.sq.max())) if op_r.n else 0.0
-    kth = np.sqrt(kth_sq) * (1 + 8 * op_r.D * _U64 + 1e-14)  # the kernel's own float64 rounding
+    r_i = np.sqrt(sq_q)
+    kth = np.sqrt(kth_sq) * (1 + 8 * D * _U64 + 1e-14)  # the kernel's own float64 rounding
     T = ((kth + r_i / (1 - rho)) * (1 + rho)) * (1 + 1e-12)
     T = np.minimum(T, r_max)
     gap = approx_mth - K * r_i * T - K2 * (r_i**2 + T**2)
@@ -769,6 +807,9 @@ def kneighbors(X, k, *, query=None, method="exact", exclude_zero=None, device="c
     neighbors : Neighbors
         ``distances`` (float64, ascending) and ``indices`` into ``X``, shape (n_queries, k).
     """
+    if getattr(X, "blocked", False):  # out-of-core rows: the same search as dask tasks
+        _refuse_query(query)
+        return X.kneighbors(k, method=method)
     X = as_float(X)
     self_mode = query is None
     Q = X if self_mode else as_float(query)
@@ -815,6 +856,9 @@ def nearest_other_label(X, labels, *, query=None, query_labels=None, device="cpu
     neighbors : Neighbors
         Shape (n_queries, 1).
     """
+    if getattr(X, "blocked", False):
+        _refuse_query(query)
+        return X.kneighbors(1, labels=labels)
     X = as_float(X)
     labels = np.asarray(labels, dtype=np.int64)
     self_mode = query is None
@@ -833,6 +877,13 @@ def nearest_other_label(X, labels, *, query=None, query_labels=None, device="cpu
     return Neighbors(d, i)
 
 
+def _refuse_query(query):
+    if query is not None:
+        from ._distributed import IN_MEMORY_ONLY  # noqa: PLC0415
+
+        raise ValueError(IN_MEMORY_ONLY.format(what="transform"))
+
+
 class PairDistances:
     """Blocks of approximate squared distances with rigorous error bounds, for exact passes.
 
@@ -843,10 +894,12 @@ class PairDistances:
     (:attr:`unit` converts back), so that no square overflows or underflows.
     """
 
-    def __init__(self, X, query=None, *, device="cpu", n_jobs=None):
+    def __init__(self, X, query=None, *, device="cpu", n_jobs=None, frame=None):
         self.X = as_float(X)
         self.Q = self.X if query is None else as_float(query)
-        self.frame = _make_frame(self.X, None if query is None else self.Q)
+        # a given frame is shared by the row blocks of one distributed pass
+        self.frame = _make_frame(self.X, None if query is None else self.Q) if frame is None \
+            else frame
         self.device = resolve_device(device)
         self.n_jobs = n_jobs
         self.unit = math.ldexp(1.0, self.frame.exp)

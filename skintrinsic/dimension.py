@@ -38,6 +38,7 @@ from sklearn.utils._param_validation import Integral, Interval, Options, Real, S
 from sklearn.utils.validation import check_is_fitted
 
 from ._compute import progress
+from ._distributed import validate_rows
 import scipy.sparse as sp
 from sklearn.utils.validation import validate_data
 
@@ -605,7 +606,7 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
             info = graph_duplicates(X)
             apply_duplicate_policy(info, self.duplicates, name="the precomputed graph")
         else:
-            X = validate_images(self, X, ensure_min_samples=2)
+            X = validate_rows(self, X, ensure_min_samples=2)
             info = deduplicate(X, self.duplicates)
         keep = info.keep
         self.n_duplicates_ = info.n_duplicates
@@ -706,7 +707,9 @@ class IntrinsicDimension(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Base
         ----------
         X : array-like of shape (n_samples, ...)
             Samples; images of any shape are flattened.  Exact duplicates are
-            dropped (with a warning) or rejected, see ``duplicates``.
+            dropped (with a warning) or rejected, see ``duplicates``.  A dask or
+            zarr array (or a memmap, with a dask Client) is searched out of core,
+            block by block, with the same result (:ref:`distributed`).
         y : None
             Ignored.
 

@@ -31,6 +31,7 @@ from ._neighbors import (
     nearest_other_label,
     take_rows,
 )
+from ._distributed import validate_rows
 from ._validation import check_memory, validate_images
 
 _QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -53,52 +54,75 @@ def _pair_sq_distances(pairs, rows_q, rows_x):
 
 
 def _first_max_per_row(row, value, col, n_rows):
-    """For each row, the ``col`` of its largest ``value`` (the smallest such ``col`` among ties)."""
+    """For each row, the position (in ``row``) of its largest ``value``, the smallest ``col``
+    among ties; -1 for rows with no entry."""
     order = np.lexsort((col, -value, row))
-    row, col = row[order], col[order]
-    first = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-    arg = np.full(n_rows, -1, dtype=np.int64)
-    arg[row[first]] = col[first]
-    return arg
+    first = np.flatnonzero(np.r_[True, row[order][1:] != row[order][:-1]])
+    pos = np.full(n_rows, -1, dtype=np.int64)
+    pos[row[order][first]] = order[first]
+    return pos
 
 
 def _continuous_local_sharpness(X, y, *, device, n_jobs, verbose):
     """Exact ``max_j |y_i - y_j| / ||x_i - x_j||`` for every row of ``X`` (distinct rows).
+
+    Distances stay in the engine's frame units (a power-of-two rescaling), so
+    no square overflows or underflows at any finite scale of ``X``.
+    """
+    # the maximizing pairs do not change under an affine map of y; this one keeps the
+    # squared label gaps in [0, 1], away from float64 overflow and underflow
+    y_unit = (y - y.min()) / (y.max() - y.min())
+    if getattr(X, "blocked", False):  # out-of-core rows: the same pass as dask tasks
+        _, arg, d2, unit = X.row_maxima(y_unit)
+    else:
+        pairs = PairDistances(X, device=device, n_jobs=n_jobs)
+        _, arg, d2 = _row_maxima(pairs, y_unit, y_unit, same_rows=True, verbose=verbose)
+        unit = pairs.unit
+    return np.abs(y - y[arg]) / np.sqrt(d2) / unit, arg
+
+
+def _row_maxima(pairs, y_query, y_ref, *, same_rows, verbose=0):
+    """Each query row's largest exact squared ratio ``(y_i - y_j)^2 / ||x_i - x_j||^2``.
 
     Each float32 block of squared distances comes with a bound ``err`` on its
     error, so ``dy^2 / (d2 + err)`` and ``dy^2 / (d2 - err)`` bracket every
     squared ratio.  The largest lower bound of a row is attained by some pair,
     so only the pairs whose upper bound reaches it can be the row's maximum;
     those few are recomputed exactly in float64.  Memory is one block.
-    Distances stay in the engine's frame units (a power-of-two rescaling), so
-    no square overflows or underflows at any finite scale of ``X``.
+    ``same_rows``: the queries are the references (the pair of a row with
+    itself is left out).  Returns the ratios, the maximizing columns (the
+    smallest among ties) and their exact squared distances (frame units).
     """
-    n = X.shape[0]
+    n = pairs.Q.shape[0]
+    best = np.full(n, -np.inf)
     arg = np.full(n, -1, dtype=np.int64)
-    # the maximizing pairs do not change under an affine map of y; this one keeps the
-    # squared label gaps in [0, 1], away from float64 overflow and underflow
-    y_unit = (y - y.min()) / (y.max() - y.min())
-    pairs = PairDistances(X, device=device, n_jobs=n_jobs)
-    for start, stop, d2, err in pairs.blocks(_block_rows(n), verbose=verbose):
-        diag = (np.arange(stop - start), np.arange(start, stop))
-        dy2 = np.subtract.outer(y_unit[start:stop], y_unit)
+    best_d2 = np.full(n, np.inf)
+    for start, stop, d2, err in pairs.blocks(_block_rows(pairs.X.shape[0]), verbose=verbose):
+        diag = (np.arange(stop - start), np.arange(start, stop)) if same_rows else None
+        dy2 = np.subtract.outer(y_query[start:stop], y_ref)
         np.square(dy2, out=dy2)
         # lower bounds on the squared ratios; d2 + err >= the true squared distance > 0
         # off the diagonal, where dy2 is 0 and the denominator is set to 1
         work = d2 + err
-        work[diag] = 1.0
+        if same_rows:
+            work[diag] = 1.0
         np.divide(dy2, work, out=work)
         floor = work.max(axis=1, keepdims=True)
         # a pair is a candidate unless its upper bound dy2 / (d2 - err) is below the floor
         d2 -= err
         d2 *= floor
-        d2[diag] = np.inf
+        if same_rows:
+            d2[diag] = np.inf
         np.multiply(dy2, 1 + _SLACK, out=work)
         r, c = np.nonzero(work >= d2)
-        ratio2 = dy2[r, c] / _pair_sq_distances(pairs, r + start, c)
-        arg[start:stop] = _first_max_per_row(r, ratio2, c, stop - start)
-    dist = np.sqrt(_pair_sq_distances(pairs, np.arange(n), arg))
-    return np.abs(y - y[arg]) / dist / pairs.unit, arg
+        exact = _pair_sq_distances(pairs, r + start, c)
+        ratio2 = dy2[r, c] / exact
+        pos = _first_max_per_row(r, ratio2, c, stop - start)
+        found = pos >= 0
+        rows = np.arange(start, stop)[found]
+        best[rows], arg[rows], best_d2[rows] = ratio2[pos[found]], c[pos[found]], \
+            exact[pos[found]]
+    return best, arg, best_d2
 
 
 def _max_pair_ratio(D, Y):
@@ -437,16 +461,18 @@ class LabelSharpness(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Parameters
         ----------
         X : array-like of shape (n_samples, ...)
-            Inputs; images of any shape are flattened.
+            Inputs; images of any shape are flattened.  A dask or zarr array (or a
+            memmap, with a dask Client) is processed out of core, block by block,
+            with the same result (:ref:`distributed`).
         y : array-like of shape (n_samples,)
-            Labels: classes (binary or multi-class) or real values.
+            Labels: classes (binary or multi-class) or real values (numpy or dask).
 
         Returns
         -------
         self : LabelSharpness
             The fitted estimator.
         """
-        X, y = validate_images(self, X, y, ensure_min_samples=2)
+        X, y = validate_rows(self, X, y, ensure_min_samples=2)
         labels = self._encode_labels(y)
         categorical = self.label_type_ == "categorical"
         info = self._check_conflicts(X, labels)
