@@ -149,8 +149,10 @@ display = SensitivityDisplay.from_estimator(measures)
 display.figure_.set_layout_engine("constrained")
 
 # %%
-# The P21 aggregation takes medians instead of means. The values differ, and so can the
-# order of layers that are close; the most and the least stable layers are the same.
+# The P21 aggregation takes medians instead of means. The per-image ratios are skewed to the
+# right (a few images move a layer a lot), so the median R is below the mean R at every
+# layer, and the order of layers whose values are close can change between the two: which
+# aggregation a comparison uses must be stated.
 
 median = DiffeoSensitivity(nets["trained"], layers=layers, aggregation="median", n_probe=300,
                            random_state=0).fit(X_test)

@@ -44,6 +44,7 @@ import torch
 from ._compute import progress, resolve_device
 from ._kernels import column_stats, pair_sq_distances, row_hashes
 from ._neighbors import (
+    IN_MEMORY_ONLY,
     DuplicateInfo,
     Neighbors,
     PairDistances,
@@ -62,6 +63,7 @@ from ._neighbors import (
     frame_from_stats,
     operand_rounding,
 )
+from ._ratios import row_maxima
 from ._validation import validate_images
 
 #: Rows per block of a memmap (and at least per block of a zarr array): a block of about this
@@ -71,11 +73,6 @@ BLOCK_BYTES = 128 * 2**20
 _EXHAUSTIVE_PAIRS = 2**23
 _F32_MAX = float(np.finfo(np.float32).max)
 
-IN_MEMORY_ONLY = (
-    "X was fitted out of core (a dask, zarr or memmap input read in row blocks), so the "
-    "fitted samples are not held in memory, and {what} needs them. Fit on an in-memory "
-    "numpy array (e.g. X.compute() or np.asarray(X)) to use it."
-)
 
 
 def _client():
@@ -340,18 +337,17 @@ def _exhaustive(reader, frame, spec, block, Q, q_index, q_labels):
 
 def _ratio_tile(reader, frame, spec, bi, bj):
     """Each row's largest exact squared label-to-distance ratio within the tile."""
-    from .sharpness import _row_maxima  # noqa: PLC0415  (sharpness imports this module)
 
     engine = dict(device=spec["device"], n_jobs=spec["n_jobs"], frame=frame)
     A = _read(reader, bi, spec["dtype"])
     if bj is None:
-        best, arg, d2 = _row_maxima(PairDistances(A, **engine), bi.labels, bi.labels,
+        best, arg, d2 = row_maxima(PairDistances(A, **engine), bi.labels, bi.labels,
                                     same_rows=True)
         return (best, np.where(arg >= 0, arg + bi.offset, -1), d2), None
     B = _read(reader, bj, spec["dtype"])
     sides = []
     for (Q, bq), (R, br) in (((A, bi), (B, bj)), ((B, bj), (A, bi))):
-        best, arg, d2 = _row_maxima(PairDistances(R, query=Q, **engine), bq.labels, br.labels,
+        best, arg, d2 = row_maxima(PairDistances(R, query=Q, **engine), bq.labels, br.labels,
                                     same_rows=False)
         sides.append((best, np.where(arg >= 0, arg + br.offset, -1), d2))
     return tuple(sides)

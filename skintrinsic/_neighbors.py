@@ -877,10 +877,16 @@ def nearest_other_label(X, labels, *, query=None, query_labels=None, device="cpu
     return Neighbors(d, i)
 
 
+#: Refusal of what needs the fitted samples in memory, after an out-of-core fit.
+IN_MEMORY_ONLY = (
+    "X was fitted out of core (a dask, zarr or memmap input read in row blocks), so the "
+    "fitted samples are not held in memory, and {what} needs them. Fit on an in-memory "
+    "numpy array (e.g. X.compute() or np.asarray(X)) to use it."
+)
+
+
 def _refuse_query(query):
     if query is not None:
-        from ._distributed import IN_MEMORY_ONLY  # noqa: PLC0415
-
         raise ValueError(IN_MEMORY_ONLY.format(what="transform"))
 
 

@@ -177,12 +177,10 @@ def test_diffeo_stability_claims(built_docs):
     assert r_init.max() / r_init.min() < 2  # at initialization R within a factor of 2
     assert np.all((r_init > 0.2) & (r_init < 5))  # R_f of order 1 at initialization
     assert np.all(np.abs(np.log(r_trained / r_init)) < np.log(3))  # less than a factor 3
-    # mean and median aggregations agree on the most and the least stable layers
+    # "the median R is below the mean R at every layer"
     rows = re.findall(r"^\s*(\S+)\s+([\d.]+)\s+([\d.]+)$", text.split("R_median")[1], re.M)
-    mean = {layer: float(r) for layer, r, _ in rows}
-    median = {layer: float(m) for layer, _, m in rows}
-    assert max(mean, key=mean.get) == max(median, key=median.get)
-    assert min(mean, key=mean.get) == min(median, key=median.get)
+    assert len(rows) == 5, text
+    assert all(float(median) < float(mean) for _, mean, median in rows)
     # the constant-filter model's exponents
     stride2 = re.search(r"stride 2, .*?\{'D': (-?[\d.]+), 'G': (-?[\d.]+)", text).groups()
     stride1 = re.search(r"stride 1, .*?\{'D': (-?[\d.]+), 'G': (-?[\d.]+)", text).groups()

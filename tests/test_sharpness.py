@@ -11,6 +11,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skintrinsic import LabelSharpness
+from skintrinsic import _ratios as ratios_module
 from skintrinsic import sharpness as sharpness_module
 from skintrinsic.datasets import load_mnist
 
@@ -111,8 +112,8 @@ def test_many_small_blocks_give_the_same_answer(kind, monkeypatch):
     Q = make_data(kind, 30, 8, seed=5)[0]
     whole = LabelSharpness().fit(X, y)
     # the minimum of 16 rows per float32 block and 5 pairs per float64 gather: many boundaries
-    monkeypatch.setattr(sharpness_module, "_BLOCK_BYTES", 1)
-    monkeypatch.setattr(sharpness_module, "_GATHER_PAIRS", 5)
+    monkeypatch.setattr(ratios_module, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(ratios_module, "GATHER_PAIRS", 5)
     blocked = LabelSharpness().fit(X, y)
     np.testing.assert_allclose(blocked.local_sharpness_, whole.local_sharpness_, rtol=1e-12)
     assert blocked.pair_ == whole.pair_

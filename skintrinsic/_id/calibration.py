@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from .._neighbors import kneighbors
+from .classic import mle_inverse_estimates, twonn_dimension
 from .danco import angle_statistics
 from .mind import mind_ml_dimension
 
@@ -94,9 +95,6 @@ def _needed_neighbors(statistic, k):
 
 
 def _simulate(statistic, n, k, d, n_jobs):
-    # the estimator module imports this one: its formulas are read at call time
-    from ..dimension import mle_inverse_estimates, twonn_dimension
-
     m = min(n, MAX_QUERIES_PER_BALL)
     repeats = int(min(MAX_REPEATS, max(1, np.ceil(QUERIES[statistic] / m))))
     pooled, fits = [], []
