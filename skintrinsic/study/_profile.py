@@ -18,9 +18,10 @@ import pandas as pd
 
 from .._report import Report
 from ..datasets._sources import SourceError, _one_line
+from ._properties import reference_size
+from ._runs import REFERENCE_EPSILON
 
 _MEASURE_COLUMNS = ["dataset", "quantity", "method", "value", "ci_low", "ci_high"]
-_REFERENCE_EPSILON = 2 / 255
 
 
 @contextlib.contextmanager
@@ -49,7 +50,8 @@ def _row(dataset, quantity, method, value, ci=(np.nan, np.nan)):
 
 
 def _check_duplicates(data, notes):
-    """Note exact duplicate images; return the rows to measure and whether labels conflict.
+    """Note exact duplicate images; return the rows to measure, their number of distinct
+    images and whether labels conflict.
 
     The estimators find duplicates themselves, but only in the rows they are given; here
     they are named by their rows in the user's data.  A copy of an image that carries
@@ -62,7 +64,7 @@ def _check_duplicates(data, notes):
     n = len(data.X)
     info = find_duplicates(np.asarray(data.X).reshape(n, -1))
     if not info.n_duplicates:
-        return np.arange(n), False
+        return np.arange(n), n, False
     rows = np.arange(n) if data.rows is None else np.asarray(data.rows)
     copy = np.flatnonzero(info.groups != np.arange(n))
 
@@ -79,13 +81,8 @@ def _check_duplicates(data, notes):
         notes.append(f"{data.name}: K_F is infinite: {where} are identical images labelled "
                      f"{label_a} and {label_b} ({conflict.size} such pair(s)); remove or "
                      "relabel them")
-    return np.setdiff1d(np.arange(n), conflict), bool(conflict.size)
-
-
-def reference_size(sizes, n_samples):
-    """The one number of images every dataset is measured on: the smallest, at most
-    ``n_samples``."""
-    return int(min(min(sizes), n_samples))
+    # the conflicting rows left out are copies, so the kept rows hold every distinct image
+    return np.setdiff1d(np.arange(n), conflict), n - info.n_duplicates, bool(conflict.size)
 
 
 def _estimators(settings):
@@ -161,7 +158,7 @@ def _train_and_probe(data, rows, settings, *, notes):
                 (row["d_repr_ci_low"], row["d_repr_ci_high"])),
            _row(data.name, "test_loss", method, row["test_loss"]),
            _row(data.name, "test_accuracy", method, row["test_accuracy"])]
-    if np.isclose(settings.epsilons, _REFERENCE_EPSILON).any():
+    if np.isclose(settings.epsilons, REFERENCE_EPSILON).any():
         out += [_row(data.name, "delta_loss", "FGSM, eps=2/255", row["delta_loss_fgsm"]),
                 _row(data.name, "relative_delta_loss", "FGSM, eps=2/255",
                      row["relative_delta_loss_fgsm"])]
@@ -214,16 +211,16 @@ def build_report(datasets, settings, *, stage=None):
     stage = stage or (lambda description: None)
     notes, kept, conflicting = [], {}, set()
     for data in datasets:
-        kept[data.name], conflict = _check_duplicates(data, notes)
+        kept[data.name], n_distinct, conflict = _check_duplicates(data, notes)
         if conflict:
             conflicting.add(data.name)
-        n_distinct = len(np.unique(np.asarray(data.X)[kept[data.name]].reshape(
-            len(kept[data.name]), -1), axis=0))
         if n_distinct <= max(settings.k, 2):
             raise SourceError(
                 f"{data.name}: {n_distinct} distinct images, but d_data with k={settings.k} "
                 f"needs at least {settings.k + 1}; pass more images or a smaller --k.")
-    n_reference = reference_size([len(rows) for rows in kept.values()], settings.n_samples)
+    # the smallest dataset, at most --n-samples
+    n_reference = reference_size([len(rows) for rows in kept.values()],
+                                 max_reference=settings.n_samples)
     stage(f"d_data and K_F at N={n_reference}")
     dimension, sharpness = _estimators(settings)
     names = [d.name for d in datasets]
